@@ -1,0 +1,59 @@
+"""Command line: ``dockaudit [PATH...]``, ``dockaudit rules``, ``dockaudit explain ID``.
+
+Exit codes: 0 no finding at or above the ``--fail-on`` threshold; 1 findings at or above it;
+2 usage, configuration or internal error (one line on stderr; ``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+
+USAGE_ERROR = 2
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"dockaudit: error: {message}\n")
+    raise SystemExit(USAGE_ERROR)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args in (["--version"], ["-V"]):
+        from dockaudit import __version__
+
+        sys.stdout.write(f"dockaudit {__version__}\n")
+        raise SystemExit(0)
+    debug = "--debug" in args
+    import click
+
+    from dockaudit import commands
+
+    command = commands.scan
+    if args and args[0] in commands.SUBCOMMANDS:
+        command = commands.SUBCOMMANDS[args[0]]
+        args = args[1:]
+    try:
+        code = command.main(args=args, prog_name="dockaudit", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        if debug:
+            raise
+        _fail(exc.format_message())
+    except click.exceptions.Abort:
+        _fail("aborted")
+    except SystemExit:
+        raise
+    except BrokenPipeError:
+        code = 0
+    except KeyboardInterrupt:
+        _fail("interrupted")
+    except Exception as exc:
+        if debug:
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+    raise SystemExit(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""One parser per file kind; each ``parse(source)`` returns a typed document and never raises."""

@@ -1,0 +1,57 @@
+"""Every catalog example runs as a test: failing examples must fire, passing ones must stay quiet."""
+
+from __future__ import annotations
+
+import pytest
+
+from dockaudit.catalog import load_catalog
+from dockaudit.engine import PARSER_RULES, load_checks
+
+from .conftest import scan_tree
+
+CATALOG = load_catalog()
+CASES = [
+    pytest.param(info, number, example, id=f"{info.id}-{info.name}-{example.kind}{number}")
+    for info in CATALOG.values()
+    for number, example in enumerate(info.examples, start=1)
+]
+
+
+@pytest.mark.parametrize(("info", "number", "example"), CASES)
+def test_example(tmp_path, info, number, example):
+    result = scan_tree(tmp_path, example.files, select=(info.id,))
+    hits = [f for f in result.findings if f.rule == info.id and f.suppression is None]
+    if example.kind == "fail":
+        assert hits, f"{info.id} did not fire on its failing example {number}"
+        if example.path:
+            assert any(f.span.path == example.path for f in hits), [str(f.span) for f in hits]
+        if example.lines:
+            assert any(f.span.line in example.lines for f in hits if not example.path or f.span.path == example.path), (
+                [str(f.span) for f in hits])
+        for finding in hits:
+            assert finding.message.strip()
+    else:
+        assert not hits, [f"{f.span}: {f.message}" for f in hits]
+
+
+@pytest.mark.parametrize("info", list(CATALOG.values()), ids=lambda i: i.id)
+def test_every_rule_has_examples_and_docs(info):
+    if info.id == "DA000":
+        pytest.skip("internal errors have no reproducible example")
+    assert info.failing, f"{info.id} has no failing example"
+    assert info.passing, f"{info.id} has no passing example"
+    assert info.description and info.rationale and info.fix
+    assert info.name == info.name.lower() and " " not in info.name
+
+
+def test_registry_and_catalog_agree():
+    registry = load_checks()
+    missing_docs = sorted(set(registry) - set(CATALOG))
+    assert not missing_docs, f"rules without a catalog entry: {missing_docs}"
+    unimplemented = sorted(set(CATALOG) - set(registry) - PARSER_RULES - {"DA000"})
+    assert not unimplemented, f"catalog entries without an implementation: {unimplemented}"
+
+
+def test_rule_functions_have_docstrings():
+    for rule_id, func in load_checks().items():
+        assert func.__doc__ and len(func.__doc__.strip()) > 40, f"{rule_id} ({func.__name__}) needs a docstring"
