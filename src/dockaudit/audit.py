@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -61,7 +62,17 @@ def _display_prefix(root: Path) -> str:
 
 
 def _relocate(span: Span, prefix: str) -> Span:
-    return replace(span, path=prefix + span.path) if prefix else span
+    if not prefix or span.path.startswith("/"):
+        return span
+    return replace(span, path=posixpath.normpath(prefix + span.path))
+
+
+def _root_relative(path: Path, root: Path) -> str:
+    """``path`` relative to the scanned root (``../x.toml`` when outside it), POSIX style."""
+    try:
+        return os.path.relpath(path.resolve(), root).replace(os.sep, "/")
+    except ValueError:  # another drive on Windows
+        return str(path.resolve())
 
 
 def _configure(root: Path, options: Options) -> Config:
@@ -70,6 +81,12 @@ def _configure(root: Path, options: Options) -> Config:
             raise ConfigError(f"config file {options.config_file} does not exist")
         table = "tool.dockaudit" if options.config_file.name == "pyproject.toml" else ""
         config = load_config(options.config_file, table, display=str(options.config_file))
+        # findings about the config are positioned relative to the root, like every other span
+        config.path = _root_relative(options.config_file, root)
+        for finding in config.diagnostics:
+            finding.span = replace(finding.span, path=config.path)
+        if config.gpu.span is not None:
+            config.gpu.span = replace(config.gpu.span, path=config.path)
     else:
         found = find_config(root)
         config = load_config(found[0], found[1], display=found[0].name) if found else Config()
@@ -116,7 +133,8 @@ def audit(paths: list[str] | tuple[str, ...] = (".",), options: Options | None =
             fail_on = config.fail_on
         tree = walk(root, config.exclude, only=only)
         project = Project(root, config, tree)
-        if config.path and (root / config.path).is_file():
+        inside = config.path and not config.path.startswith(("../", "/")) and config.path != ".."
+        if inside and (root / config.path).is_file():
             project.tree.files.setdefault(config.path, (root / config.path).stat().st_size)
             project.source(config.path)
             project.kinds[config.path] = "config"
@@ -125,7 +143,8 @@ def audit(paths: list[str] | tuple[str, ...] = (".",), options: Options | None =
         ignored_by_path = {glob: compile_globs([glob]) for glob in config.per_file_ignores}
         prefix = _display_prefix(root)
         for finding in results:
-            if any(matches(finding.span.path) and engine._wanted_any(finding.rule, config.per_file_ignores[glob])
+            if any(matches(finding.span.path)
+                   and engine._wanted_any(finding.rule, config.per_file_ignores[glob])
                    for glob, matches in ignored_by_path.items()):
                 continue
             finding.span = _relocate(finding.span, prefix)

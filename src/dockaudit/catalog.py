@@ -48,6 +48,8 @@ class RuleInfo:
     references: tuple[str, ...] = ()
     peers: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    #: "rule" (a function in dockaudit.checks), "parser" (emitted while loading files) or "internal"
+    emitted_by: str = "rule"
     examples: tuple[Example, ...] = field(default=(), repr=False)
     source: str = ""
 
@@ -89,6 +91,7 @@ def _rule_from(data: dict, source: str) -> RuleInfo:
             references=tuple(data.get("references", ())),
             peers=tuple(data.get("peers", ())),
             tags=tuple(data.get("tags", ())),
+            emitted_by=data.get("emitted_by", "rule"),
             examples=examples,
             source=source,
         )

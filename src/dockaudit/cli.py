@@ -21,7 +21,11 @@ def main(argv: list[str] | None = None) -> None:
     if args in (["--version"], ["-V"]):
         from dockaudit import __version__
 
-        sys.stdout.write(f"dockaudit {__version__}\n")
+        try:
+            sys.stdout.write(f"dockaudit {__version__}\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _discard_stdout()
         raise SystemExit(0)
     debug = "--debug" in args
     import click
@@ -44,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail("aborted")
     except SystemExit:
         raise
-    except BrokenPipeError:
+    except BrokenPipeError:  # the reader went away (`dockaudit rules | head`)
+        _discard_stdout()
         code = 0
     except KeyboardInterrupt:
         _fail("interrupted")
@@ -52,7 +57,22 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _discard_stdout()
     raise SystemExit(code or 0)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null so that the flush at exit does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

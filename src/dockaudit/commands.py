@@ -21,6 +21,19 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _check_rules(option: str, keys: tuple[str, ...]) -> None:
+    """Usage error for an id or name that is not in the catalog (prefixes like ``DA1`` are fine)."""
+    import re
+
+    from dockaudit.catalog import find_rule
+
+    for key in keys:
+        if key.lower() == "all" or re.fullmatch(r"(?i)DA\d{0,2}", key) or find_rule(key) is not None:
+            continue
+        raise click.BadParameter(f"no rule {key!r}; `dockaudit rules` lists the ids and names",
+                                 param_hint=option)
+
+
 def _use_color(no_color: bool, output: str | None) -> bool:
     if no_color or output or os.environ.get("NO_COLOR"):
         return False
@@ -36,8 +49,10 @@ def _use_color(no_color: bool, output: str | None) -> bool:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to FILE.")
 @click.option("--fail-on", type=click.Choice(THRESHOLDS),
               help="Lowest severity that makes the exit code 1 [default: warning, or the config's].")
-@click.option("--select", multiple=True, help="Only these rules (ids, names or id prefixes; comma-separated).")
-@click.option("--ignore", multiple=True, help="Skip these rules (ids, names or id prefixes; comma-separated).")
+@click.option("--select", multiple=True,
+              help="Only these rules (ids, names or id prefixes; comma-separated).")
+@click.option("--ignore", multiple=True,
+              help="Skip these rules (ids, names or id prefixes; comma-separated).")
 @click.option("--exclude", multiple=True, help="Skip paths matching this glob (repeatable).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Config file (default: .dockaudit.toml or [tool.dockaudit] in the scanned root).")
@@ -61,6 +76,8 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, fail_on: str | No
     from dockaudit.config import ConfigError
     from dockaudit.report import render
 
+    _check_rules("--select", _split(select))
+    _check_rules("--ignore", _split(ignore))
     options = Options(
         config_file=config_file, select=_split(select), ignore=_split(ignore), exclude=tuple(exclude),
         fail_on=fail_on, gpu_driver=gpu_driver, gpu_devices=tuple(gpus), debug=debug, jobs=jobs,

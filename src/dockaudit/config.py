@@ -98,6 +98,24 @@ def _line_of(text: str, needle: str) -> int:
     return 1
 
 
+def _locate(text: str, key: str, shown: str) -> Span:
+    """Where the config names ``key``: the quoted string (or bare table key), else its first line."""
+    lines = text.split("\n")
+    for number, line in enumerate(lines, start=1):
+        stripped = line.lstrip()
+        if stripped.startswith("#"):
+            continue
+        for needle in (f'"{key}"', f"'{key}'"):
+            column = line.find(needle)
+            if column != -1:
+                return Span(shown, number, column + 1, number, column + 1 + len(needle))
+        if stripped.startswith(key) and stripped[len(key):].lstrip().startswith("="):
+            column = len(line) - len(stripped)
+            return Span(shown, number, column + 1, number, column + 1 + len(key))
+    line = _line_of(text, key)
+    return Span(shown, line, 1, line, len(lines[line - 1]) + 1 if text else 1)
+
+
 def _where(error) -> str:
     parts = [str(p) for p in error.absolute_path]
     return ".".join(parts) if parts else "(top level)"
@@ -156,9 +174,8 @@ def interpret(data: dict, text: str = "", shown: str = "config") -> Config:
     for key in named:
         if key.lower() == "all" or find_rule(key) is not None or _is_prefix(key):
             continue
-        line = _line_of(text, key)
         config.diagnostics.append(Finding(
-            span=Span(shown, line, 1, line, len(text.split("\n")[line - 1]) + 1 if text else 1),
+            span=_locate(text, key, shown),
             message=f"config names unknown rule {key!r}; see `dockaudit rules` for the ids",
             rule="DA003",
         ))

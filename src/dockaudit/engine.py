@@ -28,9 +28,6 @@ RuleFunc = Callable[["Project"], Iterable[Finding]]
 #: rule id -> function; filled by importing the modules of :mod:`dockaudit.checks`.
 REGISTRY: dict[str, RuleFunc] = {}
 
-#: ids the parsers and loader emit themselves (parse errors, unreadable files, bad pragmas).
-PARSER_RULES = {"DA001", "DA002", "DA003", "DA004", "DA005"}
-
 INTERNAL_ERROR = "DA000"
 UNKNOWN_RULE = "DA003"
 
@@ -65,7 +62,9 @@ def load_checks() -> dict[str, RuleFunc]:
 
 # --- in-source suppressions ------------------------------------------------------------------
 
-PRAGMA = re.compile(r"(?:^|\s)#\s*dockaudit:\s*(ignore|ignore-file)\s*=\s*([A-Za-z0-9_,\- ]*?[A-Za-z0-9])(?:\s+(.*?))?\s*$")
+PRAGMA = re.compile(
+    r"(?:^|\s)#\s*dockaudit:\s*(ignore|ignore-file)\s*=\s*([A-Za-z0-9_,\- ]*?[A-Za-z0-9])(?:\s+(.*?))?\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,8 @@ class Suppressor:
     def _load(self, path: str) -> dict[int, Pragma]:
         if path not in self._pragmas:
             source = self.project.sources.get(path)
-            pragmas = scan_pragmas(source.text) if source is not None and self.project.has_comments(path) else []
+            commented = source is not None and self.project.has_comments(path)
+            pragmas = scan_pragmas(source.text) if commented else []
             self._pragmas[path] = {p.line: p for p in pragmas if not p.whole_file}
             self._file_pragmas[path] = [p for p in pragmas if p.whole_file]
         return self._pragmas[path]

@@ -118,8 +118,8 @@ class Project:
         self.kinds.setdefault(relpath, kind)
         import importlib
 
-        module = importlib.import_module(f"dockaudit.parse.{PARSERS[kind]}")
         try:
+            module = importlib.import_module(f"dockaudit.parse.{PARSERS[kind]}")
             document = module.parse(source, kind) if PARSERS[kind] == "manifests" else module.parse(source)
         except RecursionError:
             self.diagnostics.append(Finding(Span.whole_file(relpath), "file is nested too deeply to read",

@@ -24,7 +24,8 @@ def _span(span) -> dict:
             "end_line": span.end_line, "end_column": span.end_column}
 
 
-def render(result: AuditResult, color: bool = False, quiet: bool = False, show_suppressed: bool = False) -> str:
+def render(result: AuditResult, color: bool = False, quiet: bool = False,
+           show_suppressed: bool = False) -> str:
     catalog = load_catalog()
     findings = []
     counts = {"error": 0, "warning": 0, "note": 0, "suppressed": 0}
