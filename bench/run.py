@@ -305,7 +305,21 @@ def run_benchmark(tree: Path, tools: list[Tool], files: Files, runs: int, warmup
     return [result for result, _ in plans]
 
 
+def _load() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except (AttributeError, OSError):
+        return "?"
+
+
 # --- reporting -----------------------------------------------------------------------------------
+
+
+def _rate(files: int, seconds: float) -> str:
+    if not seconds:
+        return "-"
+    rate = files / seconds
+    return f"{rate:,.0f}" if rate >= 10 else f"{rate:.1f}"
 
 
 def _ratio(value: float, base: Result | None) -> str:
@@ -322,13 +336,13 @@ def table_rows(results: list[Result]) -> tuple[list[str], list[list[str]]]:
     for r in results:
         kinds = "all kinds" if r.tool.kinds == ("*",) else ", ".join(r.tool.kinds)
         rows.append([f"{r.tool.label} {r.tool.version}".strip(), kinds, str(r.files), str(r.processes),
-                     f"{r.median:.3f}", f"{r.files / r.median:,.0f}" if r.median else "-", f"{r.cpu:.2f}",
+                     f"{r.median:.3f}", _rate(r.files, r.median), f"{r.cpu:.2f}",
                      f"{r.rss_mib:.0f}", _ratio(r.median, base) if r is not base else "1.00×", r.status])
     peer_set = fastest_peer_set(results)
     if peer_set:
         chosen, wall, cpu, rss, count = peer_set
         rows.append(["peer set: fastest peer per kind, summed", ", ".join(PEER_KINDS),
-                     str(count), "-", f"{wall:.3f}", f"{count / wall:,.0f}" if wall else "-", f"{cpu:.2f}",
+                     str(count), "-", f"{wall:.3f}", _rate(count, wall), f"{cpu:.2f}",
                      f"{rss:.0f}", _ratio(wall, base), " + ".join(chosen)])
     return header, rows
 
@@ -406,6 +420,9 @@ def startup_report(dockaudit: str, tree: Path, runs: int, logs: Path) -> str:
 
 def importtime_report(python: str, tree: Path, logs: Path, top: int = 15) -> str:
     """``python -X importtime`` of a normal scan, summarised by package and by module."""
+    # one untimed scan first, so that byte-code caches are written and not counted
+    subprocess.run([python, "-m", "dockaudit", ".", "--format", "json"], cwd=tree, capture_output=True,
+                   env={**os.environ, **OFFLINE_ENV}, check=False)
     done = subprocess.run([python, "-X", "importtime", "-m", "dockaudit", ".", "--format", "json"], cwd=tree,
                           capture_output=True, text=True, env={**os.environ, **OFFLINE_ENV}, check=False)
     (logs / "importtime.txt").write_text(done.stderr, encoding="utf-8")
@@ -433,16 +450,42 @@ def importtime_report(python: str, tree: Path, logs: Path, top: int = 15) -> str
     return "\n".join(out)
 
 
+def phases_report(python: str, tree: Path) -> str:
+    """The phases of a scan, per file kind, timed in-process by ``bench/phases.py`` (no profiler)."""
+    done = subprocess.run([python, str(HERE / "phases.py"), str(tree)], capture_output=True, text=True,
+                          env={**os.environ, **OFFLINE_ENV}, check=False)
+    try:
+        data = json.loads(done.stdout)
+    except ValueError:
+        return f"phases: no data (exit {done.returncode}): {done.stderr.strip()[-300:]}"
+    first, second = data["first"]["phases"], data["second"]["phases"]
+    out = ["phases of one scan, in-process (bench/phases.py; the 2nd scan reuses the 1st one's imports):",
+           f"  {'phase':<28}{'files':>7}{'1st ms':>10}{'2nd ms':>10}{'2nd ms/file':>13}"]
+    for name, entry in first.items():
+        again = second.get(name, {})
+        if "error" in entry or "error" in again:
+            out.append(f"  {name:<28}  error: {entry.get('error') or again.get('error')}")
+            continue
+        files = entry.get("files")
+        per_file = f"{again['seconds'] * 1000 / files:.2f}" if files and "seconds" in again else ""
+        out.append(f"  {name:<28}{files if files is not None else '':>7}{entry['seconds'] * 1000:>10.1f}"
+                   f"{again.get('seconds', 0) * 1000:>10.1f}{per_file:>13}")
+    out.append(f"  {'total':<28}{'':>7}{data['first']['total'] * 1000:>10.1f}"
+               f"{data['second']['total'] * 1000:>10.1f}")
+    return "\n".join(out)
+
+
 def profile_report(dockaudit: str, tree: Path, logs: Path, top: int = 25) -> str:
     python = interpreter_of(dockaudit)
+    phases = phases_report(python, tree)
     profile = logs / "dockaudit.prof"
     done = subprocess.run([python, "-m", "cProfile", "-o", str(profile), "-m", "dockaudit", ".", "--format",
                            "json"], cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           env={**os.environ, **OFFLINE_ENV}, check=False)
     if not profile.is_file():
         return f"profile: no data (exit {done.returncode}): {done.stderr.strip()[-300:]}"
-    out = [f"cProfile of `python -m dockaudit . --format json` (exit {done.returncode}); "
-           f"stats in {profile} (open with `python -m pstats`)"]
+    out = [phases, "", f"cProfile of `python -m dockaudit . --format json`; stats in {profile} "
+           "(open with `python -m pstats`); the profiler slows pure-Python code about 3×"]
     for key in ("cumulative", "tottime"):
         stream = StringIO()
         stats = pstats.Stats(str(profile), stream=stream)
@@ -540,16 +583,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quiet:
         sys.stderr.write(f"tree: {tree}\n  {tree_text}\nmachine: {machine}\n")
 
+    load_before = _load()
     results = []
     if tools:
         results = run_benchmark(tree, tools, files, args.runs, args.warmup, args.timeout, logs, args.quiet)
+    load = f"load average {load_before} before, {_load()} after (other work on the machine skews timings)"
     header, rows = table_rows(results)
     shown_tree = "generated: " + f"`python bench/generate.py OUT --files {args.files} --seed {args.seed}`" \
         if args.tree is None else str(args.tree)
     if args.markdown:
         out = [f"Tree: {shown_tree} — {tree_text}.", "",
-               f"Machine: {machine}. Median of {args.runs} alternating runs after {args.warmup} warm-up "
-               "round(s); peak RSS is the largest single process.", ""]
+               f"Machine: {machine}; {load}. Median of {args.runs} alternating runs after {args.warmup} "
+               "warm-up round(s); peak RSS is the largest single process.", ""]
         out.append(render_markdown(header, rows) if rows else "(no tool ran)\n")
         out += ["Commands (run in the tree's root):", ""]
         out += [f"- {r.tool.key}: `{r.tool.shown}`" + (f" — {r.tool.note}" if r.tool.note else "")
@@ -558,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
             out += ["", "Skipped: " + "; ".join(skipped)]
         sys.stdout.write("\n".join(out) + "\n")
     else:
-        sys.stdout.write(f"tree: {tree} ({tree_text})\nmachine: {machine}\n"
+        sys.stdout.write(f"tree: {tree} ({tree_text})\nmachine: {machine}\n{load}\n"
                          f"median of {args.runs} alternating runs after {args.warmup} warm-up round(s)\n\n")
         sys.stdout.write(render_text(header, rows) if rows else "(no tool ran)\n")
     failed = [r for r in results if not r.ok]
@@ -574,6 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write("\n" + extra["profile"] + "\n")
     if args.json:
         args.json.write_text(json.dumps({"tree": str(tree), "tree_summary": tree_text, "machine": machine,
+                                         "load": load,
                                          "runs": args.runs, "warmup": args.warmup,
                                          "files": {k: len(v) for k, v in files.items()},
                                          "results": [r.as_dict() for r in results], "skipped": skipped,

@@ -45,7 +45,8 @@ def test_main_config_with_conf_d_glob_and_snippets(tmp_path):
     assert glob.targets == ["nginx/conf.d/a.conf", "nginx/conf.d/b.conf"]
     assert not glob.image_may_add
     # mime.types is provided by the image: absent, no finding, recorded as not mounted
-    assert [(u.container_path, u.reason) for u in resolved.unresolved] == [("/etc/nginx/mime.types", "not-mounted")]
+    assert [(u.container_path, u.reason) for u in resolved.unresolved] == [
+        ("/etc/nginx/mime.types", "not-mounted")]
     assert resolved.cycles == []
     walked = [(d.name, d.file, tuple(p.name for p in parents)) for d, parents in resolved.walk()]
     assert ("listen", "nginx/conf.d/a.conf", ("http", "server")) in walked
@@ -69,7 +70,8 @@ def test_entry_given_as_repository_path(tmp_path):
 def test_missing_file_in_mounted_folder_and_no_match_glob(tmp_path):
     project = make(tmp_path, {
         "nginx/nginx.conf": ("http {\n include /etc/nginx/conf.d/upstreams.conf;\n"
-                             " include /etc/nginx/conf.d/*.vhost;\n include /etc/nginx/sites-enabled/*;\n}\n"),
+                             " include /etc/nginx/conf.d/*.vhost;\n"
+                             " include /etc/nginx/sites-enabled/*;\n}\n"),
         "nginx/conf.d/a.conf": "",
     })
     resolved = resolve_includes(project, "/etc/nginx/nginx.conf", MOUNTS)
@@ -108,7 +110,8 @@ def test_templates_render_into_conf_d(tmp_path):
     })
     resolved = resolve_includes(project, "/etc/nginx/nginx.conf", MOUNTS)
     assert resolved.includes[0].targets == ["nginx/templates/default.conf.template"]
-    assert resolved.container_files["/etc/nginx/conf.d/sub/api.conf"] == "nginx/templates/sub/api.conf.template"
+    rendered = resolved.container_files["/etc/nginx/conf.d/sub/api.conf"]
+    assert rendered == "nginx/templates/sub/api.conf.template"
     config = resolved.configs["nginx/templates/default.conf.template"]
     assert config.is_template and [name for name, _ in config.env_refs] == ["PORT"]
 
@@ -122,7 +125,8 @@ def test_include_cycle_is_reported_and_walk_terminates(tmp_path):
     })
     resolved = resolve_includes(project, "/etc/nginx/nginx.conf", MOUNTS)
     assert [(c.chain, c.span.path, c.span.line) for c in resolved.cycles] == [
-        (("nginx/snippets/a.conf", "nginx/snippets/b.conf", "nginx/snippets/a.conf"), "nginx/snippets/b.conf", 1)]
+        (("nginx/snippets/a.conf", "nginx/snippets/b.conf", "nginx/snippets/a.conf"),
+         "nginx/snippets/b.conf", 1)]
     walked = list(resolved.walk())
     assert len(walked) < 20
     assert [d.name for d, _ in walked].count("gzip") == 1
@@ -165,7 +169,8 @@ def test_hostile_includes_never_read_outside_the_root(tmp_path, monkeypatch):
     real_read_bytes = Path.read_bytes
 
     def spy_open(file, *args, **kwargs):
-        opened.append(os.path.realpath(os.fspath(file)) if isinstance(file, (str, os.PathLike)) else str(file))
+        is_path = isinstance(file, (str, os.PathLike))
+        opened.append(os.path.realpath(os.fspath(file)) if is_path else str(file))
         return real_open(file, *args, **kwargs)
 
     def spy_read_bytes(self):

@@ -129,8 +129,9 @@ def test_lua_block_is_one_raw_token():
 
 
 def test_conf_d_snippet_without_http():
-    config = conf("upstream api { server api:8000; }\nserver {\n  listen 80;\n  location / { proxy_pass http://api; }\n}\n",
-                  path="nginx/conf.d/default.conf")
+    text = ("upstream api { server api:8000; }\n"
+            "server {\n  listen 80;\n  location / { proxy_pass http://api; }\n}\n")
+    config = conf(text, path="nginx/conf.d/default.conf")
     assert config.diagnostics == []
     assert [d.name for d in config.directives] == ["upstream", "server"]
     assert config.find("proxy_pass")[0].args == ["http://api"]
@@ -216,7 +217,8 @@ def test_template_env_refs():
     text = ("# ${IN_COMMENT} is not a reference\n"
             "server {\n"
             "    listen ${NGINX_PORT};\n"
-            "    location / { proxy_pass http://${BACKEND_HOST}:${BACKEND_PORT}; proxy_set_header Host $host; }\n"
+            "    location / { proxy_pass http://${BACKEND_HOST}:${BACKEND_PORT}; "
+            "proxy_set_header Host $host; }\n"
             "}\n")
     config = conf(text, path="nginx/templates/default.conf.template")
     assert config.is_template
@@ -242,8 +244,8 @@ def test_binary_like_garbage_does_not_raise():
         assert spans_inside(config.source, finding.span)
 
 
-ALPHABET = st.sampled_from(list("ab $;{}#\"'\\\n\t") + ["server", "location", "listen", "${X}", "_by_lua_block",
-                                                      "content_by_lua_block {", "--[[", "]]", "é"])
+ALPHABET = st.sampled_from([*"ab $;{}#\"'\\\n\t", "server", "location", "listen", "${X}", "_by_lua_block",
+                            "content_by_lua_block {", "--[[", "]]", "é"])
 
 
 @settings(max_examples=300, deadline=None)

@@ -350,6 +350,11 @@ _PNPM_VALUES = {"-C", "--dir", "--filter", "-F", "--store-dir", "--virtual-store
                 "--reporter"}
 _GEM_VALUES = {"-v", "--version", "-i", "--install-dir", "-n", "--bindir", "-s", "--source", "--platform"}
 
+#: npm/pnpm subcommands that manage packages (not `run`, `test`, `start`, `exec` ...)
+_NPM_ACTIONS = {"install", "ci", "uninstall", "un", "unlink", "remove", "rm", "r", "update", "up", "upgrade",
+                "prune", "dedupe", "ddp", "rebuild", "rb", "link", "ln"}
+_PNPM_ACTIONS = {"install", "add", "remove", "rm", "uninstall", "un", "update", "up", "upgrade", "fetch",
+                 "prune", "deploy", "rebuild", "rb", "link", "ln", "install-test", "it"}
 _NPM_INSTALL_ALIASES = {"i", "in", "ins", "inst", "insta", "instal", "isnt", "isnta", "isntal", "isntall",
                         "add"}
 
@@ -417,7 +422,7 @@ def _detect(words: list[str]) -> tuple[str, _Parsed] | None:
             return None
         if parsed.action in _NPM_INSTALL_ALIASES:
             parsed.action = "install"
-        return ("npm", parsed)
+        return ("npm", parsed) if parsed.action in _NPM_ACTIONS else None
     if program == "yarn":
         return _yarn(args)
     if program == "pnpm":
@@ -426,7 +431,7 @@ def _detect(words: list[str]) -> tuple[str, _Parsed] | None:
             return None
         if not parsed.action or parsed.action == "i":
             parsed.action = "install"
-        return ("pnpm", parsed)
+        return ("pnpm", parsed) if parsed.action in _PNPM_ACTIONS else None
     if program == "npx":
         parsed = _generic(args, {"-p", "--package", "-c", "--call"}, action_required=False)
         if parsed is None:

@@ -158,7 +158,8 @@ def _read_word(s: str, i: int) -> tuple[str, int]:
                 if s[i + 1] != "\n":
                     out.append(s[i + 1])
                 i += 2
-            else:
+            else:  # a backslash at the very end stays literal, as in bash
+                out.append(ch)
                 i += 1
             continue
         if ch == "'":

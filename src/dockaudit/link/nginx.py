@@ -112,37 +112,47 @@ class ResolvedConfig:
     _targets: dict[int, list[str]] = field(default_factory=dict, repr=False)
 
     def walk_with_includes(self) -> Iterator[tuple[Directive, tuple[Directive, ...], tuple[Directive, ...]]]:
-        """(directive, enclosing blocks, include directives that led to its file), in reading order."""
+        """(directive, enclosing blocks, include directives that led to its file), in reading order.
+
+        Iterative (hostile nesting cannot exhaust the stack); include cycles are not entered.
+        """
         if self.entry is None or self.entry not in self.configs:
             return
         visits = 0
-        stack_files: list[str] = []
-
-        def walk_file(path: str, parents: tuple[Directive, ...], via: tuple[Directive, ...]):
-            nonlocal visits
-            config = self.configs.get(path)
-            if config is None or path in stack_files or len(stack_files) >= MAX_INCLUDE_DEPTH:
+        open_files: list[str] = [self.entry]
+        # frames: ("list", items, index, parents, via, opens_file)
+        #      or ("include", directive, index, parents, via)
+        stack: list[tuple] = [("list", self.configs[self.entry].directives, 0, (), (), True)]
+        while stack:
+            frame = stack.pop()
+            if frame[0] == "include":
+                _tag, include, index, parents, via = frame
+                targets = self._targets.get(id(include), [])
+                if index >= len(targets):
+                    continue
+                stack.append(("include", include, index + 1, parents, via))
+                target = targets[index]
+                config = self.configs.get(target)
+                if config is None or target in open_files or len(open_files) >= MAX_INCLUDE_DEPTH:
+                    continue
+                open_files.append(target)
+                stack.append(("list", config.directives, 0, parents, (*via, include), True))
+                continue
+            _tag, items, index, parents, via, opens_file = frame
+            if index >= len(items):
+                if opens_file:
+                    open_files.pop()
+                continue
+            stack.append(("list", items, index + 1, parents, via, opens_file))
+            directive = items[index]
+            visits += 1
+            if visits > MAX_WALK:
                 return
-            stack_files.append(path)
-            try:
-                yield from walk_list(config.directives, parents, via)
-            finally:
-                stack_files.pop()
-
-        def walk_list(items: list[Directive], parents: tuple[Directive, ...], via: tuple[Directive, ...]):
-            nonlocal visits
-            for directive in items:
-                visits += 1
-                if visits > MAX_WALK:
-                    return
-                yield directive, parents, via
-                if directive.name == "include":
-                    for target in self._targets.get(id(directive), ()):
-                        yield from walk_file(target, parents, (*via, directive))
-                elif directive.block:
-                    yield from walk_list(directive.block, (*parents, directive), via)
-
-        yield from walk_file(self.entry, (), ())
+            yield directive, parents, via
+            if directive.name == "include":
+                stack.append(("include", directive, 0, parents, via))
+            elif directive.block:
+                stack.append(("list", directive.block, 0, (*parents, directive), via, False))
 
     def walk(self) -> Iterator[tuple[Directive, tuple[Directive, ...]]]:
         """Every directive with its enclosing blocks, following includes."""

@@ -67,6 +67,8 @@ BROKEN_REFERENCE = "DA206"
 MAX_EXPANDED_NODES = 250_000
 #: nesting depth of mappings and sequences before a document is refused
 MAX_DEPTH = 200
+#: parser events (about two per scalar) before a file is refused as too large to be a compose file
+MAX_EVENTS = 200_000
 
 MAIN_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 OVERRIDE_NAMES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
@@ -270,9 +272,11 @@ class _Composer:
         self.path = source.path
         self.file = compose_file
 
-    def error(self, line: int, column: int, message: str, rule: str = PARSE_ERROR,
-              end: tuple[int, int] | None = None) -> None:
-        span = Span(self.path, line, column, *(end or (line, column + 1)))
+    def error(self, line: int, column: int, message: str, rule: str = PARSE_ERROR) -> None:
+        line = max(1, min(line, self.source.line_count))
+        width = len(self.source.line_text(line))
+        column = max(1, min(column, width + 1))
+        span = Span(self.path, line, column, line, min(column + 1, width + 1))
         self.file.diagnostics.append(Finding(span, message, rule=rule))
 
     def span(self, start: Any, end: Any) -> Span:
@@ -331,8 +335,8 @@ class _Composer:
             if (node.kind == "scalar" and node.value is None and node.tag is None and node.style is None
                     and node.start == node.end):
                 # an empty value: place it right after the key's colon, not on the next line
-                node = node.copy(span=Span(self.path, key_span.end_line, key_span.end_column + 1,
-                                           key_span.end_line, key_span.end_column + 1))
+                column = min(key_span.end_column + 1, len(self.source.line_text(key_span.end_line)) + 1)
+                node = node.copy(span=Span(self.path, key_span.end_line, column, key_span.end_line, column))
             if key == "<<" and node.kind in ("map", "seq"):
                 # a YAML merge key: the mapping (or list of mappings) supplies defaults
                 if node.kind == "map":
@@ -343,7 +347,13 @@ class _Composer:
             frame.entries.append((key, key_span, node))
 
         try:
-            for event in events:
+            for count, event in enumerate(events):
+                if count > MAX_EVENTS:
+                    mark = event.start_mark
+                    self.error(mark.line + 1, mark.column + 1,
+                               f"more than {MAX_EVENTS:,} YAML nodes; this is too large to be a compose file "
+                               "and dockaudit stops reading it here")
+                    raise _Refused
                 if isinstance(event, ev.ScalarEvent):
                     attach(self.scalar(event), event, event.anchor)
                 elif isinstance(event, ev.MappingStartEvent | ev.SequenceStartEvent):
@@ -562,14 +572,18 @@ def parse(source: SourceFile) -> ComposeFile:
     overflow = _flow_depth_overflow(source.text, MAX_DEPTH)
     if overflow != -1:
         line, column = source.position(overflow)
-        composer.error(line, column, f"nested more than {MAX_DEPTH} levels deep; dockaudit does not read this "
-                                     "document (compose files never need such depth)")
+        composer.error(line, column, f"nested more than {MAX_DEPTH} levels deep; dockaudit does not read "
+                                     "this document (compose files never need such depth)")
         return compose_file
     yaml = YAML(typ="rt", pure=True)
     try:
         compose_file.documents = composer.run(yaml.parse(source.text))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        at_end = mark is exc.context_mark or mark.index >= len(source.text.rstrip())
+        if exc.context_mark is not None and at_end:
+            # "found the end of the file": the construct left open is the useful place
+            mark = exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         composer.error(line, column, _yaml_error_message(exc))
         compose_file.documents = []
@@ -951,7 +965,8 @@ class _Merger:
                 keys[key] = over.keys.get(key, child.span) if over.keys else child.span
                 continue
             values[key] = self.merge(values[key], child, (*path, key))
-            if values[key].kind == "scalar":
+            if values[key].span == child.span:
+                # the override's value replaced the base value: point at the override's key
                 keys[key] = over.keys.get(key, child.span) if over.keys else child.span
         return base.copy(kind="map", value=values, keys=keys, tag=None)
 
@@ -1635,12 +1650,48 @@ def _compose_file_setting(project: Project, folder: str) -> list[str] | None:
     return out or None
 
 
+def _referenced_files(project: Project, relpath: str, document: ComposeFile) -> set[str]:
+    """Files a compose file pulls in with ``include:`` or ``extends: file:`` (as written)."""
+    out: set[str] = set()
+    root = document.root
+    if root is None:
+        return out
+    folder = posixpath.dirname(relpath) or "."
+    include = root.get("include")
+    if include is not None:
+        for item in include.value if include.kind == "seq" else [include]:
+            paths = item.get("path") if item.kind == "map" else item
+            if paths is None:
+                continue
+            for path in paths.value if paths.kind == "seq" else [paths]:
+                if isinstance(path.value, str) and "$" not in path.value:
+                    target = project.resolve(folder, path.value)
+                    if target is not None:
+                        out.add(target)
+    for service in document.services.values():
+        extends = service.get("extends")
+        file_node = extends.get("file") if extends is not None else None
+        if file_node is not None and isinstance(file_node.value, str) and "$" not in file_node.value:
+            target = project.resolve(folder, file_node.value)
+            if target is not None:
+                out.add(target)
+    return out
+
+
 def assemble(project: Project) -> list[ComposeProject]:
-    """Group the project's compose files into compose projects and load each one."""
+    """Group the project's compose files into compose projects and load each one.
+
+    A compose file that another one includes or extends is loaded through that file only, not as
+    a project of its own (its variables and paths belong to the including project).
+    """
     by_folder: dict[str, list[str]] = {}
+    referenced: set[str] = set()
     for relpath, kind in sorted(project.tree.classified.items()):
         if kind == "compose":
             by_folder.setdefault(posixpath.dirname(relpath) or ".", []).append(relpath)
+            document = project.document(relpath, "compose")
+            if document is not None:
+                referenced |= _referenced_files(project, relpath, document) - {relpath}
     groups: list[list[str]] = []
     for folder, paths in sorted(by_folder.items()):
         names = {posixpath.basename(p): p for p in paths}
@@ -1669,6 +1720,8 @@ def assemble(project: Project) -> list[ComposeProject]:
             groups.append([path])
     projects: list[ComposeProject] = []
     for files in groups:
+        if files[0] in referenced and len(files) == 1:
+            continue
         projects.append(_load_project(project, files))
     return projects
 

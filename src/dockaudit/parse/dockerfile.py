@@ -824,13 +824,13 @@ def _key_values(inst: Instruction, diagnostics: list[Finding]) -> list[KeyValue]
         pairs.append(pair(first, start0, parts[1], rest_start, len(value), True))
         return pairs
     for word, start, end in words:
+        if word.startswith("#"):
+            break  # an inline comment: rule DA104 reports it
         if "=" not in word:
-            if not word.startswith("#"):  # an inline comment is rule DA104's to report
-                diagnostics.append(_error(
-                    inst.value_span(start, end),
-                    f"{inst.keyword} expects name=value pairs; `{word}` has no `=` "
-                    "(Docker refuses the line)"))
-            continue
+            diagnostics.append(_error(
+                inst.value_span(start, end),
+                f"{inst.keyword} expects name=value pairs; `{word}` has no `=` (Docker refuses the line)"))
+            break
         key, raw = word.split("=", 1)
         if not key:
             diagnostics.append(_error(inst.value_span(start, end), f"{inst.keyword} names can't be blank"))
@@ -998,6 +998,8 @@ class _Parser:
         for line in self.lines[:-1]:
             starts.append(starts[-1] + len(line) + 1)
         self.starts = starts
+        #: physical lines; the empty string after a final newline is not a line
+        self.count = len(self.lines) - 1 if text.endswith("\n") else len(self.lines)
         self.escape = "\\"
         self.directives: dict[str, str] = {}
         self.diagnostics: list[Finding] = []
@@ -1012,7 +1014,7 @@ class _Parser:
 
     def run(self) -> Dockerfile:
         instructions: list[Instruction] = []
-        index, count = 0, len(self.lines)
+        index, count = 0, self.count
         in_directives = True
         while index < count:
             skip = self.lead(index)
@@ -1059,7 +1061,7 @@ class _Parser:
 
     def _instruction(self, index: int) -> tuple[Instruction | None, int]:
         escape = self.escape
-        count = len(self.lines)
+        count = self.count
         segments: list[tuple[int, int]] = []
         pieces: list[str] = []
         length = 0
@@ -1173,7 +1175,7 @@ class _Parser:
         inst.json_args = parsed
 
     def _heredocs(self, inst: Instruction, logical: str, index: int, last: int) -> tuple[int, int]:
-        count = len(self.lines)
+        count = self.count
         for word, start, end in _heredoc_words(logical):
             marker = parse_heredoc_marker(word)
             if marker is None:
@@ -1222,6 +1224,7 @@ class _Parser:
         global_args: list[Instruction] = []
         stages: list[Stage] = []
         by_name: dict[str, Stage] = {}
+        before_from: list[Finding] = []
         document = Dockerfile(
             source=self.source, path=path, directives=self.directives, escape=self.escape,
             instructions=instructions, global_args=global_args, global_arg_defaults={},
@@ -1244,13 +1247,15 @@ class _Parser:
                 if inst.keyword == "ARG":
                     global_args.append(inst)
                 elif inst.keyword in KNOWN_INSTRUCTIONS:
-                    self.diagnostics.append(_error(
+                    before_from.append(_error(
                         inst.keyword_span, f"{inst.keyword} before the first FROM: only ARG may come "
                         "before FROM (Docker: no build stage in current context)"))
                 continue
             inst.stage = stages[-1].index
             stages[-1].instructions.append(inst)
-        if not stages:
+        if stages:
+            self.diagnostics.extend(before_from)
+        else:
             document.global_arg_defaults = _global_values(global_args, None, self.escape)
             if not any(i.keyword not in KNOWN_INSTRUCTIONS for i in instructions):
                 line = instructions[-1].span.end_line if instructions else 1
@@ -1258,6 +1263,7 @@ class _Parser:
                     Span(path, line, 1, line, 1),
                     "no FROM instruction: a Dockerfile must start a build stage with FROM"
                     if instructions else "file with no instructions"))
+        self.diagnostics.sort(key=lambda f: (f.span.line, f.span.column))
         return document
 
     def _stage(self, inst: Instruction, index: int, document: Dockerfile, by_name: dict[str, Stage]) -> Stage:

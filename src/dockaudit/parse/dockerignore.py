@@ -226,16 +226,32 @@ class DockerIgnore:
         default_factory=dict, repr=False)
 
     def _state(self, path: str) -> tuple[bool, IgnorePattern | None, tuple[bool, ...]]:
+        """(excluded, deciding pattern, per-pattern match flags) of ``path``, as the context walk
+        computes it: each path starts from its parent folder's flags (iterative, cached)."""
         cached = self._dirs.get(path)
         if cached is not None:
             return cached
-        parent = path.rsplit("/", 1)[0] if "/" in path else ""
-        parent_matched = self._state(parent)[2] if parent else ()
+        parts = path.split("/")
+        prefixes = ["/".join(parts[:k]) for k in range(1, len(parts) + 1)]
+        start = len(prefixes)
+        while start > 0 and prefixes[start - 1] not in self._dirs:
+            start -= 1
+        parent_flags: tuple[bool, ...] = self._dirs[prefixes[start - 1]][2] if start > 0 else ()
+        state: tuple[bool, IgnorePattern | None, tuple[bool, ...]] = (False, None, ())
+        for prefix in prefixes[start:]:
+            state = self._match_one(prefix, parent_flags)
+            if len(self._dirs) < 100_000:
+                self._dirs[prefix] = state
+            parent_flags = state[2]
+        return state
+
+    def _match_one(self, path: str, parent_flags: tuple[bool, ...]) -> tuple[
+            bool, IgnorePattern | None, tuple[bool, ...]]:
         matched = False
         deciding: IgnorePattern | None = None
         flags = []
         for index, pattern in enumerate(self.patterns):
-            hit = bool(parent_matched) and parent_matched[index]
+            hit = bool(parent_flags) and parent_flags[index]
             if not hit:
                 if pattern.negated != matched:
                     flags.append(False)
@@ -245,10 +261,7 @@ class DockerIgnore:
             if hit:
                 matched = not pattern.negated
                 deciding = pattern
-        state = (matched, deciding, tuple(flags))
-        if len(self._dirs) < 100_000:
-            self._dirs[path] = state
-        return state
+        return matched, deciding, tuple(flags)
 
     def excludes(self, relpath: str) -> bool:
         """Is ``relpath`` (relative to the build context) left out of the context?"""

@@ -268,6 +268,8 @@ def _split_options(text: str) -> tuple[str, str, int]:
 
 def _split_words(text: str) -> list[tuple[str, int, int]]:
     """POSIX shell-like words (as :func:`shlex.split`) with their (start, end) in ``text``."""
+    if not any(char in text for char in "'\"\\"):
+        return [(m.group(0), m.start(), m.end()) for m in re.finditer(r"[^ \t]+", text)]
     words: list[tuple[str, int, int]] = []
     i = 0
     n = len(text)
@@ -360,18 +362,18 @@ def _requirement_from_string(text: str, span: Span, editable: bool) -> tuple[Req
     if marker_sep in text:
         body, marker = text.split(marker_sep, 1)
         body, marker = body.strip(), marker.strip() or None
-    if marker is not None:
-        from packaging.markers import InvalidMarker, Marker
-
-        try:
-            Marker(marker)
-        except InvalidMarker as exc:
-            return None, f"invalid environment marker {marker!r}: {str(exc).splitlines()[0]}"
     # "name @ url" is a PEP 508 requirement even though it contains "/" (pip: the part before "@"
     # does not look like a path)
     pep508_url = "@" in body and not _looks_like_path(body.split("@", 1)[0])
     path_like = not is_url and not pep508_url and (_looks_like_path(body) or body.lower().endswith(_ARCHIVES))
     if is_url or path_like or editable:
+        if marker is not None:
+            from packaging.markers import InvalidMarker, Marker
+
+            try:
+                Marker(marker)
+            except InvalidMarker as exc:
+                return None, f"invalid environment marker {marker!r}: {str(exc).splitlines()[0]}"
         extras: tuple[str, ...] = ()
         location = body
         if path_like:

@@ -45,7 +45,9 @@ MAX_DEPTH = 64
 #: syntax errors reported per file; past this the file is garbage and more would be noise
 MAX_ERRORS = 20
 
-_SPACE = frozenset(" \t\n\r\f\v")
+_SPACE = frozenset(" \t\n\r")  # what nginx itself treats as blanks
+#: a run of word characters that needs no special handling (no escape, no variable brace)
+_PLAIN_RUN = re.compile(r"[^ \t\n\r;{\\$]+")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BARE_REF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -252,7 +254,12 @@ class _Lexer:
     def _word(self, start: int) -> _Token:
         text = self.text
         n = len(text)
-        i = start
+        plain = _PLAIN_RUN.match(text, start)
+        i = plain.end() if plain else start
+        if i >= n or text[i] in _SPACE or text[i] in ";{":
+            self.pos = i
+            raw = text[start:i]
+            return _Token(WORD, start, i, raw)
         variable = False
         while i < n:
             char = text[i]
