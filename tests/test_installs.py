@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dockaudit.installs import instruction_installs, run_commands, run_mounts, run_scripts, stage_installs
 from dockaudit.parse.dockerfile import Dockerfile, parse
@@ -217,3 +219,25 @@ def test_install_helpers():
 def test_non_run_instructions_have_no_installs():
     document = df("FROM alpine\nCMD pip install x\nHEALTHCHECK CMD npm ci\n")
     assert stage_installs(document.stages[0]) == []
+
+
+_PIECES = st.sampled_from([
+    "FROM alpine\n", "RUN ", "apt-get install -y x", "pip install -r r.txt", "npm ci", "&&", "||", ";",
+    " ", "\\\n", "\n", "'", '"', "<<EOF\n", "EOF\n", "sh -c '", "sudo ", "--mount=type=cache,target=/x ",
+    "--mount=\"a,b", '["pip", "install"]', "uv sync", "$(", "`", "#", "python -m pip install x",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=40).map("".join))
+def test_installs_never_raise_and_spans_are_inside_the_file(text):
+    source = from_text("Dockerfile", text)
+    document = parse(source)
+    for stage in document.stages:
+        for install in stage_installs(stage, inherited=True):
+            span = install.span
+            assert 1 <= span.line <= span.end_line <= source.line_count
+            assert 1 <= span.column <= len(source.line_text(span.line)) + 1
+        for inst in stage.instructions:
+            run_mounts(inst, stage.env_at(inst))
+            run_scripts(inst)

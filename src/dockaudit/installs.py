@@ -12,7 +12,8 @@ Managers: ``apt`` (apt-get, apt), ``apk``, ``dnf``/``yum``/``microdnf``, ``pip``
 ``conda``/``mamba``/``micromamba``, ``npm``, ``yarn``, ``pnpm``, ``npx`` (action ``exec``: the
 package it runs), ``go`` (install/get, ``mod download`` → ``download``), ``cargo``, ``gem``,
 ``bundler``. npm's and pnpm's ``i``/``add`` aliases are reported as ``install``; other actions
-are as written (apk ``add``/``del``).
+are as written (apk ``add``/``del``). Commands that only run scripts (``npm run build``,
+``yarn build``, ``uv run``, ``go build``) are not installs and are left out.
 """
 
 from __future__ import annotations

@@ -146,4 +146,4 @@ def load_source(root: Path, relpath: str) -> SourceFile:
 
 def from_text(path: str, text: str) -> SourceFile:
     """A source file made from a string (tests, inline Dockerfiles)."""
-    return decode(path, text.encode("utf-8"))
+    return decode(path, text.encode("utf-8", "replace"))

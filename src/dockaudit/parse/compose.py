@@ -48,6 +48,7 @@ import posixpath
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from dockaudit.findings import Finding, Related
@@ -183,8 +184,9 @@ class ComposeFile:
                 return document
         return None
 
-    @property
+    @cached_property
     def data(self) -> dict:
+        """The first document as plain data (before interpolation and merging)."""
         root = self.root
         return plain(root) if root is not None else {}
 
@@ -247,7 +249,7 @@ class ComposeFile:
 
 
 class _Frame:
-    __slots__ = ("anchor", "entries", "event", "flow", "kind", "merges", "pending", "tag")
+    __slots__ = ("anchor", "end", "end_index", "entries", "event", "flow", "kind", "merges", "pending", "tag")
 
     def __init__(self, kind: str, event: Any) -> None:
         self.kind = kind
@@ -258,6 +260,8 @@ class _Frame:
         self.entries: list = []          # map: (key, key_span, node); seq: nodes
         self.pending: tuple[str, Span, Node] | None = None   # a key waiting for its value
         self.merges: list[Node] = []
+        self.end: tuple[int, int] | None = None   # (line, column) after the last child, as written
+        self.end_index = 0
 
 
 class _Refused(Exception):
@@ -308,6 +312,14 @@ class _Composer:
         anchors: dict[str, Node] = {}
         root: Node | None = None
 
+        def written_end(frame: _Frame, node: Node, event: Any) -> None:
+            # where the child ends in the text (an alias ends at the alias, not at its anchor)
+            if isinstance(event, ev.AliasEvent):
+                mark = event.end_mark
+                frame.end, frame.end_index = (mark.line + 1, mark.column + 1), mark.index
+            else:
+                frame.end, frame.end_index = (node.span.end_line, node.span.end_column), node.end
+
         def attach(node: Node, event: Any, anchor: str | None) -> None:
             nonlocal root
             if anchor:
@@ -318,6 +330,7 @@ class _Composer:
             frame = stack[-1]
             if frame.kind == "seq":
                 frame.entries.append(node)
+                written_end(frame, node, event)
                 return
             if frame.pending is None:
                 if node.kind != "scalar":
@@ -329,6 +342,7 @@ class _Composer:
                 else:
                     key = _str(node.value)
                 frame.pending = (key, node.span, node)
+                written_end(frame, node, event)
                 return
             key, key_span, _ = frame.pending
             frame.pending = None
@@ -337,6 +351,7 @@ class _Composer:
                 # an empty value: place it right after the key's colon, not on the next line
                 column = min(key_span.end_column + 1, len(self.source.line_text(key_span.end_line)) + 1)
                 node = node.copy(span=Span(self.path, key_span.end_line, column, key_span.end_line, column))
+            written_end(frame, node, event)
             if key == "<<" and node.kind in ("map", "seq"):
                 # a YAML merge key: the mapping (or list of mappings) supplies defaults
                 if node.kind == "map":
@@ -401,10 +416,9 @@ class _Composer:
             end_mark = end_event.end_mark
             span = self.span(start, end_mark)
             end_index = end_mark.index
-            if not frame.flow and items:
-                last = items[-1].span
-                span = Span(self.path, span.line, span.column, last.end_line, last.end_column)
-                end_index = max(n.end for n in items)
+            if not frame.flow and frame.end is not None:
+                span = Span(self.path, span.line, span.column, *frame.end)
+                end_index = frame.end_index
             return Node("seq", items, span, start.index, end_index, tag=tag)
         values: dict[str, Node] = {}
         keys: dict[str, Span] = {}
@@ -428,12 +442,10 @@ class _Composer:
         end_mark = end_event.end_mark
         span = self.span(start, end_mark)
         end_index = end_mark.index
-        if not frame.flow and frame.entries:
-            last = frame.entries[-1][2].span
-            first_key = frame.entries[0][1]
-            span = Span(self.path, first_key.line, first_key.column, max(last.end_line, first_key.line),
-                        last.end_column if last.end_line >= first_key.line else first_key.end_column)
-            end_index = max(frame.entries[-1][2].end, start.index)
+        if not frame.flow and frame.end is not None:
+            first_key = frame.entries[0][1] if frame.entries else span
+            span = Span(self.path, first_key.line, first_key.column, *frame.end)
+            end_index = frame.end_index
         return Node("map", values, span, start.index, end_index, tag=tag, keys=keys)
 
 

@@ -1,7 +1,9 @@
 """Dockerfiles (and Containerfiles), split into instructions the way BuildKit does it.
 
 The splitter is our own (dockerfile-parse has 0-based lines, no columns, no heredocs, mangles
-``${VAR:-default}``, drops an instruction continued at the end of the file and breaks on a BOM).
+``${VAR:-default}``, drops an instruction continued at the end of the file and breaks on a BOM;
+its ``WordSplitter`` always escapes with a backslash whatever ``# escape=`` says, gives no
+offsets, and stops a ``${`` name at the first non-name character, so it is not used either).
 It follows BuildKit's ``frontend/dockerfile/parser`` behaviour, checked against its source:
 
 - Parser directives (``# syntax=``, ``# escape=``, ``# check=``) are read only from the comment

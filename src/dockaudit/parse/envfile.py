@@ -22,6 +22,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from dockaudit.findings import Finding
@@ -84,7 +85,7 @@ class EnvFile:
         """Is this a template others copy (``.env.example``, ``env.sample``, ``example.env``...)?"""
         return bool(_TEMPLATE_WORDS.search(posixpath.basename(self.path)))
 
-    @property
+    @cached_property
     def keys(self) -> dict[str, EnvEntry]:
         """Entries by name; when a key repeats, the last one wins (as in compose)."""
         return {entry.key: entry for entry in self.entries}
