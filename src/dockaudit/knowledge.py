@@ -394,7 +394,7 @@ def nearest_cuda_tags(tag: str, n: int = 3) -> list[str]:
         if m["os"] != wanted["os"]:
             cost += 4.0
         elif m["os_version"] != wanted["os_version"]:
-            cost += 1.5
+            cost += 1.5 + 0.05 * abs(float(m["os_version"]) - float(wanted["os_version"]))
         if state == "eol":
             cost += 0.25
         similarity = difflib.SequenceMatcher(None, text, candidate).ratio()

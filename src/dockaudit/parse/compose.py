@@ -249,7 +249,8 @@ class ComposeFile:
 
 
 class _Frame:
-    __slots__ = ("anchor", "end", "end_index", "entries", "event", "flow", "kind", "merges", "pending", "tag")
+    __slots__ = ("anchor", "end", "end_index", "entries", "event", "first", "flow", "kind", "merges",
+                 "pending", "tag")
 
     def __init__(self, kind: str, event: Any) -> None:
         self.kind = kind
@@ -262,6 +263,7 @@ class _Frame:
         self.merges: list[Node] = []
         self.end: tuple[int, int] | None = None   # (line, column) after the last child, as written
         self.end_index = 0
+        self.first: Span | None = None            # the first key (merge keys included)
 
 
 class _Refused(Exception):
@@ -342,6 +344,8 @@ class _Composer:
                 else:
                     key = _str(node.value)
                 frame.pending = (key, node.span, node)
+                if frame.first is None:
+                    frame.first = node.span
                 written_end(frame, node, event)
                 return
             key, key_span, _ = frame.pending
@@ -443,7 +447,7 @@ class _Composer:
         span = self.span(start, end_mark)
         end_index = end_mark.index
         if not frame.flow and frame.end is not None:
-            first_key = frame.entries[0][1] if frame.entries else span
+            first_key = frame.first or span
             span = Span(self.path, first_key.line, first_key.column, *frame.end)
             end_index = frame.end_index
         return Node("map", values, span, start.index, end_index, tag=tag, keys=keys)
