@@ -23,11 +23,14 @@ per stack); each one is listed with its path and line in ``BENCH_MANIFEST.json``
 together with the count of files of each kind.
 
 The output depends only on the arguments: every service draws from its own ``random.Random``
-seeded with ``(seed, index)``, so a larger tree starts with the same services as a smaller one.
+seeded with ``(seed, index)``, so service N is the same in a small and a large tree (only the
+grouping into stacks may differ where a small ``--files`` budget shortens a stack). With
+``--files`` the tree has exactly that many files: whole stacks while they fit (about 90 %), then
+documentation pages, as real monorepos have.
 
 Usage::
 
-    python bench/generate.py bench/out/tree --files 2000          # ~2,000 files in total
+    python bench/generate.py bench/out/tree --files 2000          # 2,000 files in total
     python bench/generate.py /tmp/tree --services 40 --seed 7
     python bench/generate.py /tmp/tree --files 30 --force          # replace an earlier tree
 """

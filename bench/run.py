@@ -5,8 +5,10 @@ that drift of the machine (page cache, CPU frequency, other load) spreads over a
 Every measurement is a fresh ``bench/measure.py`` process that runs the tool's command(s) and
 reports wall time, CPU time (user + system) and the peak RSS of the largest process
 (``getrusage(RUSAGE_CHILDREN)``). Per tool the report shows the median wall time, files per second
-(files of the kinds the tool reads, as dockaudit's discovery classifies them), peak RSS and the
-ratio of its median to dockaudit's.
+(files of the kinds the tool reads, as dockaudit's discovery classifies them), the fastest run, the
+median CPU time, peak RSS and the ratio of its median to dockaudit's. On a busy machine the CPU
+time and the fastest run are steadier than the median wall time; the load average before and
+after is printed with the results.
 
 Peers are optional: ``bash bench/setup_peers.sh`` installs them into ``bench/.venv-peers`` and
 ``bench/.node``; one that is missing is reported as "not installed" and skipped. All tools run
@@ -330,19 +332,19 @@ def _ratio(value: float, base: Result | None) -> str:
 
 def table_rows(results: list[Result]) -> tuple[list[str], list[list[str]]]:
     base = next((r for r in results if r.tool.key == "dockaudit"), None)
-    header = ["tool", "reads", "files", "procs", "median s", "files/s", "CPU s", "peak RSS MiB",
+    header = ["tool", "reads", "files", "procs", "median s", "min s", "files/s", "CPU s", "peak RSS MiB",
               "vs dockaudit", "status"]
     rows = []
     for r in results:
         kinds = "all kinds" if r.tool.kinds == ("*",) else ", ".join(r.tool.kinds)
         rows.append([f"{r.tool.label} {r.tool.version}".strip(), kinds, str(r.files), str(r.processes),
-                     f"{r.median:.3f}", _rate(r.files, r.median), f"{r.cpu:.2f}",
+                     f"{r.median:.3f}", f"{min(r.walls):.3f}", _rate(r.files, r.median), f"{r.cpu:.2f}",
                      f"{r.rss_mib:.0f}", _ratio(r.median, base) if r is not base else "1.00×", r.status])
     peer_set = fastest_peer_set(results)
     if peer_set:
         chosen, wall, cpu, rss, count = peer_set
         rows.append(["peer set: fastest peer per kind, summed", ", ".join(PEER_KINDS),
-                     str(count), "-", f"{wall:.3f}", _rate(count, wall), f"{cpu:.2f}",
+                     str(count), "-", f"{wall:.3f}", "-", _rate(count, wall), f"{cpu:.2f}",
                      f"{rss:.0f}", _ratio(wall, base), " + ".join(chosen)])
     return header, rows
 
@@ -367,7 +369,7 @@ def fastest_peer_set(results: list[Result]) -> tuple[list[str], float, float, fl
 
 def render_text(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(len(header))]
-    numeric = {2, 3, 4, 5, 6, 7, 8}
+    numeric = {2, 3, 4, 5, 6, 7, 8, 9}
     lines = []
     for cells in [header, *rows]:
         lines.append("  ".join(c.rjust(widths[i]) if i in numeric else c.ljust(widths[i])
@@ -378,7 +380,7 @@ def render_text(header: list[str], rows: list[list[str]]) -> str:
 
 
 def render_markdown(header: list[str], rows: list[list[str]]) -> str:
-    align = ["---" if i in (0, 1, 9) else "---:" for i in range(len(header))]
+    align = ["---" if i in (0, 1, 10) else "---:" for i in range(len(header))]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"

@@ -103,6 +103,32 @@ def test_gpu_table_is_consistent():
             assert keys.setdefault(key, row["name"]) == row["name"], f"{alias!r} clashes with {keys[key]!r}"
 
 
+@pytest.mark.parametrize(
+    ("table", "array", "key"),
+    [
+        ("cuda_tags", "release", "version"),
+        ("cuda_drivers", "toolkit", "version"),
+        ("cuda_drivers", "image_requirement", "version"),
+        ("gpus", "gpu", "name"),
+        ("torch_wheels", "release", "version"),
+        ("system_packages", "package", "name"),
+        ("base_images", "image", "id"),
+        ("eol_images", "product", "name"),
+    ],
+)
+def test_rows_are_unique(table, array, key):
+    values = [row[key] for row in load_table(table)[array]]
+    assert len(values) == len(set(values))
+
+
+def test_eol_cycles_are_unique_and_dated():
+    for product in load_table("eol_images")["product"]:
+        versions = [c["version"] for c in product["cycle"]]
+        assert len(versions) == len(set(versions)), product["name"]
+        for cycle in product["cycle"]:
+            assert k._parse_date(cycle["eol"], end=True), (product["name"], cycle["version"])
+
+
 def test_base_image_profiles_are_well_formed():
     for row in load_table("base_images")["image"]:
         re.compile(row["tag_regex"])
@@ -260,6 +286,20 @@ def test_min_driver_for_cuda():
     assert k.min_driver_for_cuda("12.7") is None  # no such toolkit
     assert k.min_driver_for_cuda("cuda") is None
     assert k.min_driver_for_cuda("12") is None
+
+
+def test_cuda_toolkit_driver():
+    row = k.cuda_toolkit_driver("12.1.1")
+    assert (row.version, row.label, row.min_driver, row.derived) == (
+        "12.1.1",
+        "CUDA 12.1 Update 1",
+        "530.30.02",
+        False,
+    )
+    derived = k.cuda_toolkit_driver("12.3.2")
+    assert derived.derived and derived.version == "12.3.1"
+    assert k.cuda_toolkit_driver("12.1").label == "CUDA 12.1 GA"
+    assert k.cuda_toolkit_driver("8.0") is None
 
 
 def test_driver_supports_modes_and_odd_input():

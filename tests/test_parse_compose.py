@@ -296,6 +296,19 @@ def test_a_variant_without_image_or_build_is_merged_over_the_main_file(tmp_path)
     assert gpu.span.path == "docker-compose.yml"
 
 
+def test_second_override_and_second_main_file(tmp_path):
+    projects = project_of(tmp_path, {
+        "compose.yaml": "services:\n  app:\n    image: app:1\n",
+        "docker-compose.yml": "services:\n  legacy:\n    image: legacy\n",
+        "compose.override.yml": "services:\n  app:\n    environment: [A=1]\n",
+        "docker-compose.override.yaml": "services:\n  app:\n    environment: [B=2]\n",
+    }).compose_projects
+    assert [p.files for p in projects] == [
+        ["compose.yaml", "compose.override.yml"], ["compose.yaml", "docker-compose.override.yaml"],
+        ["docker-compose.yml"]]
+    assert projects[1].services["app"].environment == {"B": "2"}
+
+
 def test_compose_file_setting_in_dotenv(tmp_path):
     projects = project_of(tmp_path, {
         ".env": "COMPOSE_FILE=compose.yaml:compose.gpu.yaml\n",

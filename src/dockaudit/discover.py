@@ -30,6 +30,11 @@ _NGINX_NAME = re.compile(r"(?i)^(?:nginx[\w.-]*\.conf(?:\.[\w-]+)*|[\w.-]+\.conf
 _NGINX_DIRS = frozenset({"nginx", "conf.d", "sites-available", "sites-enabled", "snippets", "templates"})
 _NGINX_SNIFF = re.compile(r"(?m)^\s*(?:server|upstream|http|location|events)\b[^;{]*\{|^\s*proxy_pass\s")
 
+#: ``.env.<suffix>`` files that are something else: patches, backups, code, documents
+_NOT_ENV_SUFFIXES = (".patch", ".diff", ".orig", ".rej", ".bak", ".swp", ".tmp", ".old", ".sh", ".py",
+                     ".js", ".ts", ".mjs", ".cjs", ".md", ".json", ".yml", ".yaml", ".toml", ".txt",
+                     ".gpg", ".enc", ".age", ".vault", ".lock", ".d")
+
 KINDS = ("dockerfile", "compose", "env", "nginx", "dockerignore", "requirements", "pyproject",
          "uvlock", "packagejson")
 
@@ -55,7 +60,7 @@ def classify(relpath: str) -> str | None:
     parts = relpath.split("/")
     if len(parts) > 1 and parts[-2] == "requirements" and lower.endswith((".txt", ".in")):
         return "requirements"
-    if _ENV.match(name) and name != ".envrc":
+    if _ENV.match(name) and name != ".envrc" and not lower.endswith(_NOT_ENV_SUFFIXES):
         return "env"
     if _NGINX_NAME.match(name):
         return "nginx"

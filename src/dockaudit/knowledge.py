@@ -47,6 +47,7 @@ __all__ = [
     "BaseImageProfile",
     "CudaImageRequirement",
     "CudaTag",
+    "CudaToolkitDriver",
     "DriverBranch",
     "EolInfo",
     "GpuInfo",
@@ -62,6 +63,7 @@ __all__ = [
     "cuda_tag_exists",
     "cuda_tag_info",
     "cuda_tag_status",
+    "cuda_toolkit_driver",
     "cuda_version_of_tag",
     "debian_package_name",
     "driver_branch",
@@ -348,6 +350,16 @@ def cuda_image_flavour(tag: str) -> str | None:
     return m.group(1) if m else None
 
 
+@cache
+def _parsed_cuda_tags() -> tuple[tuple[str, str, tuple[int, ...], Mapping[str, str | None]], ...]:
+    out = []
+    for tag, state in _cuda_index().status.items():
+        m = _CUDA_TAG_RE.fullmatch(tag)
+        if m:
+            out.append((tag, state, _release(m["version"]) or (), m.groupdict()))
+    return tuple(out)
+
+
 def _version_distance(a: tuple[int, ...], b: tuple[int, ...]) -> float:
     a3 = (*a, 0, 0, 0)[:3]
     b3 = (*b, 0, 0, 0)[:3]
@@ -378,29 +390,34 @@ def nearest_cuda_tags(tag: str, n: int = 3) -> list[str]:
         return difflib.get_close_matches(text, list(index.status), n=n, cutoff=0.5)
     want_version = _release(wanted["version"]) or ()
     want_cudnn = bool(wanted["extra"] and wanted["extra"].startswith("cudnn"))
-    scored: list[tuple[float, float, str]] = []
-    for candidate, state in index.status.items():
-        m = _CUDA_TAG_RE.fullmatch(candidate)
-        if not m:
-            continue
-        cost = _version_distance(want_version, _release(m["version"]) or ())
-        has_cudnn = bool(m["extra"] and m["extra"].startswith("cudnn"))
-        if has_cudnn != want_cudnn or (m["extra"] == "tensorrt") != (wanted["extra"] == "tensorrt"):
+    costs: list[tuple[float, str]] = []
+    for candidate, state, version, parts in _parsed_cuda_tags():
+        cost = _version_distance(want_version, version)
+        has_cudnn = bool(parts["extra"] and parts["extra"].startswith("cudnn"))
+        if has_cudnn != want_cudnn or (parts["extra"] == "tensorrt") != (wanted["extra"] == "tensorrt"):
             cost += 3.0
-        elif m["extra"] != wanted["extra"]:
+        elif parts["extra"] != wanted["extra"]:
             cost += 0.5
-        if m["flavour"] != wanted["flavour"]:
-            cost += 1.5 if {m["flavour"], wanted["flavour"]} == {"runtime", "devel"} else 2.0
-        if m["os"] != wanted["os"]:
+        if parts["flavour"] != wanted["flavour"]:
+            cost += 1.5 if {parts["flavour"], wanted["flavour"]} == {"runtime", "devel"} else 2.0
+        if parts["os"] != wanted["os"]:
             cost += 4.0
-        elif m["os_version"] != wanted["os_version"]:
-            cost += 1.5 + 0.05 * abs(float(m["os_version"]) - float(wanted["os_version"]))
+        elif parts["os_version"] != wanted["os_version"]:
+            cost += 1.5 + 0.05 * abs(float(parts["os_version"]) - float(wanted["os_version"]))
         if state == "eol":
             cost += 0.25
-        similarity = difflib.SequenceMatcher(None, text, candidate).ratio()
-        scored.append((cost, -similarity, candidate))
-    scored.sort()
-    return [c for _, _, c in scored[:n]]
+        costs.append((cost, candidate))
+    costs.sort()
+    if not costs:
+        return []
+    # string similarity only breaks ties among the candidates that can make the cut
+    cutoff = costs[min(n, len(costs)) - 1][0]
+    finalists = [(cost, c) for cost, c in costs if cost <= cutoff + 1e-9]
+
+    def rank(item: tuple[float, str]) -> tuple[float, float, str]:
+        return (item[0], -difflib.SequenceMatcher(None, text, item[1]).ratio(), item[1])
+
+    return [c for _, c in sorted(finalists, key=rank)[:n]]
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,6 +458,27 @@ def _toolkit_row(cuda: str, *, ga: bool) -> tuple[_ToolkitRow, bool] | None:
     if lower:
         return lower[-1], True
     return minor_rows[0], True
+
+
+@dataclass(frozen=True)
+class CudaToolkitDriver:
+    """The Table 3 row used for a CUDA version: ``derived`` is True when the version itself is
+    not in the table (12.3.2) and a neighbouring row of the same minor was taken."""
+
+    version: str
+    label: str
+    min_driver: str
+    derived: bool
+
+
+def cuda_toolkit_driver(version: str) -> CudaToolkitDriver | None:
+    """The release-notes row behind :func:`min_driver_for_cuda`, with its label for messages
+    (``"CUDA 12.1 Update 1"``)."""
+    found = _toolkit_row(version, ga=False)
+    if found is None:
+        return None
+    row, derived = found
+    return CudaToolkitDriver(".".join(str(x) for x in row.version), row.label, row.min_driver, derived)
 
 
 def min_driver_for_cuda(version: str) -> str | None:

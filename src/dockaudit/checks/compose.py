@@ -130,11 +130,12 @@ def build_path_missing(project: Project) -> Iterator[Finding]:
         folder = posixpath.dirname(build.dockerfile) or "."
         siblings = {posixpath.basename(p): p for p in tree.files if (posixpath.dirname(p) or ".") == folder}
         if build.dockerfile_raw is None:
-            if "Containerfile" in siblings:
-                continue
             others = sorted(p for p, kind in tree.classified.items() if kind == "dockerfile"
                             and (build.context == "." or p.startswith(build.context + "/")))
             hint = f"; Dockerfiles in the context: {', '.join(others[:5])}" if others else ""
+            if "Containerfile" in siblings:
+                hint = ("; compose does not fall back to the Containerfile there, name it with "
+                        "build.dockerfile")
             yield Finding(
                 span=service.span_of("build"),
                 message=(f"service {service.name!r} builds {build.context_raw!r} without build.dockerfile, "

@@ -98,8 +98,10 @@ def copy_sources(stage: Stage) -> list[tuple[Instruction, Stage]]:
 
 
 def _stages_of(stage: Stage) -> list[Stage]:
-    # Every stage keeps a back reference through its FROM instruction's position; walk the parent
-    # chain's Dockerfile via the stage list captured on the stage if the parser offers it.
+    """The stages of the Dockerfile ``stage`` belongs to (through its back reference)."""
+    document = getattr(stage, "dockerfile", None)
+    if document is not None:
+        return list(document.stages)
     stages = getattr(stage, "all_stages", None)
     return list(stages) if stages else []
 

@@ -26,15 +26,17 @@ rules (mappings merge, most sequences append with de-duplication by target, ``co
 
 Which files form a project (per folder):
 
-- the main file (``compose.yaml``, ``compose.yml``, ``docker-compose.yaml``,
-  ``docker-compose.yml``; the first one present wins, as in compose) plus its override
-  (``compose.override.yaml``... ``docker-compose.override.yml``), in that order; if the folder's
+- the main file (``compose.yaml``, ``compose.yml``, ``docker-compose.yml``,
+  ``docker-compose.yaml``; the first one present wins, as in compose) plus an override
+  (``compose.override.yml``... ``docker-compose.override.yaml``), in that order; if the folder's
   ``.env`` sets ``COMPOSE_FILE``, that list replaces this default;
 - every other compose-named file (``docker-compose.gpu.yml``, ``compose.prod.yaml``) is a project
   of its own, **unless** it looks like an overlay meant for ``-f main -f variant``: it redefines a
   service of the main file without giving it an ``image:`` or ``build:`` (standalone, compose would
   refuse such a service). Such a variant is loaded merged over the main file instead. This is a
   heuristic; a variant that defines complete services is always treated as standalone.
+- a compose file that another one pulls in with ``include:`` or ``extends: file:`` is read
+  through that file only, not as a project of its own.
 
 Positions of interpolated variables: the ``$`` of each reference is located in the source by
 aligning the decoded scalar with its text. This is exact for plain and single-line quoted
@@ -71,9 +73,10 @@ MAX_DEPTH = 200
 #: parser events (about two per scalar) before a file is refused as too large to be a compose file
 MAX_EVENTS = 200_000
 
-MAIN_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
-OVERRIDE_NAMES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yaml",
-                  "docker-compose.override.yml")
+#: compose's own order of preference (compose-go ``cli.DefaultFileNames``)
+MAIN_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+OVERRIDE_NAMES = ("compose.override.yml", "compose.override.yaml", "docker-compose.override.yml",
+                  "docker-compose.override.yaml")
 
 _REMOTE = re.compile(r"(?i)^(?:[a-z][a-z0-9+.-]*://|git@|github\.com/|gitlab\.com/|bitbucket\.org/)")
 _INT = re.compile(r"^[-+]?[0-9]+$")
@@ -1574,7 +1577,8 @@ class _ServiceBuilder:
             host_path = None
             if kind == "bind" and source:
                 host_path = self.project.resolve(item.base_dir, source)
-                if host_path is None and source.startswith(".."):
+                relative = not source.startswith(("/", "~", "\\")) and not _is_windows_abs(source)
+                if host_path is None and relative:
                     self.loader.escape("bind mount", source, item.span, name)
             out.append(VolumeMount(type=kind, source=source or None, host_path=host_path, target=target,
                                    read_only=read_only, span=item.span, raw=raw))
@@ -1728,7 +1732,7 @@ def assemble(project: Project) -> list[ComposeProject]:
         for path in paths:
             if path in handled:
                 continue
-            if main_doc is not None and path not in mains and path not in overrides:
+            if main_doc is not None and path not in mains:
                 variant = project.document(path, "compose")
                 if variant is not None and _overlay_of(main_doc, variant):
                     groups.append([main, path])
