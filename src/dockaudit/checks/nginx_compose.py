@@ -486,6 +486,15 @@ def nginx_defined_variables(directives: Iterable[Directive]) -> set[str]:
     return names
 
 
+def env_refs(config: NginxConfig) -> list[tuple[str, Span]]:
+    """``${NAME}`` references of a config outside Lua blocks (``content_by_lua_block {...}``)."""
+    lua = [d.span for d, _ in config.walk() if d.raw_block is not None]
+    if not lua:
+        return list(config.env_refs)
+    return [(name, span) for name, span in config.env_refs
+            if not any((b.line, b.column) <= (span.line, span.column) <= (b.end_line, b.end_column) for b in lua)]
+
+
 def env_like(name: str) -> bool:
     """Does a ``${NAME}`` reference look like an environment variable rather than nginx's own?"""
     return any(c.isupper() for c in name)
@@ -508,29 +517,29 @@ def nginx_template_not_rendered(project: Project) -> Iterator[Finding]:
 
     seen: set = set()
     for nginx in nginx_services(project):
-        if nginx.runs_envsubst:
+        if nginx.runs_envsubst or nginx.custom_command:
             continue
         suffix = nginx.template_suffix
         template_prefix = nginx.template_dir.rstrip("/") + "/"
         rendered_hosts = {h for _c, h in nginx.rendered_templates()}
-        if nginx.flavor.renders_templates:
+        if nginx.renders_templates:
             for source in nginx.sources:
                 inside = (source.container_path + "/").startswith(template_prefix)
                 if project.tree.is_dir(source.host_path):
                     if inside:
                         continue
                     prefix = "" if source.host_path == "." else source.host_path + "/"
-                    templates = sorted(p for p in project.tree.under(source.host_path)
-                                       if p.endswith(suffix) and project.tree.classified.get(p) == "nginx"
-                                       and "/" not in p[len(prefix):])
-                    if not templates or not _once(seen, source.span):
-                        continue
+                    top = [p for p in project.tree.under(source.host_path)
+                           if "/" not in p[len(prefix):] and project.tree.classified.get(p) == "nginx"]
+                    templates = sorted(p for p in top if p.endswith(suffix))
+                    if not templates or len(templates) != len(top) or not _once(seen, source.span):
+                        continue  # plain configs beside them: the templates may be leftovers
                     yield Finding(
                         source.span,
                         f"{source.host_path}/ holds nginx templates ({', '.join(posixpath.basename(t) for t in templates[:3])}) "
                         f"but goes to {source.container_path}; the nginx image renders only "
                         f"{nginx.template_dir}/*{suffix} and reads no {suffix} file, so these are ignored",
-                        related=tuple(Related(Span(t, 1, 1, 1, 1), "template") for t in templates[:3]),
+                        related=tuple(Related(Span.whole_file(t), "template") for t in templates[:3]),
                         fix=f"mount the folder at {nginx.template_dir} (its *.conf{suffix} files are rendered "
                             "into /etc/nginx/conf.d)",
                     )
@@ -538,19 +547,20 @@ def nginx_template_not_rendered(project: Project) -> Iterator[Finding]:
                 host = source.host_path
                 name = posixpath.basename(source.container_path)
                 if host.endswith(suffix) and project.tree.classified.get(host) == "nginx":
-                    if inside and name.endswith(suffix):
+                    # a template renamed to a plain name (`.../nginx.conf`) is read as it is: the
+                    # ${VAR} check below reports it at the variables
+                    if (inside and name.endswith(suffix)) or not name.endswith(suffix):
                         continue
                     if not _once(seen, source.span):
                         continue
-                    target = posixpath.join(nginx.template_dir, name if name.endswith(suffix) else
-                                            posixpath.basename(host))
                     yield Finding(
                         source.span,
                         f"{host} is an envsubst template but is placed at {source.container_path}; the nginx "
-                        f"image renders only {nginx.template_dir}/*{suffix} (into {nginx.template_output_dir}), "
-                        f"so nginx never sees the rendered file{' and reads the ${...} text literally' if not name.endswith(suffix) else ''}",
-                        related=(Related(Span(host, 1, 1, 1, 1), "the template"),),
-                        fix=f"mount it at {target}",
+                        f"image renders only {nginx.template_dir}/*{suffix} (into "
+                        f"{nginx.template_output_dir}), and nginx reads no {suffix} file, so this configuration "
+                        "is ignored",
+                        related=(Related(Span.whole_file(host), "the template"),),
+                        fix=f"mount it at {posixpath.join(nginx.template_dir, name)}",
                     )
                 elif inside and not name.endswith(suffix) and project.tree.classified.get(host) == "nginx":
                     if not _once(seen, source.span):
@@ -559,7 +569,7 @@ def nginx_template_not_rendered(project: Project) -> Iterator[Finding]:
                         source.span,
                         f"{source.container_path} is in the templates folder without the {suffix} suffix: "
                         f"the nginx image neither renders nor reads it",
-                        related=(Related(Span(host, 1, 1, 1, 1), "the config"),),
+                        related=(Related(Span.whole_file(host), "the config"),),
                         fix=f"name it {name}{suffix} in the container, or mount it under /etc/nginx/conf.d",
                     )
         # configs nginx reads as they are, with ${VAR} in them
@@ -570,7 +580,7 @@ def nginx_template_not_rendered(project: Project) -> Iterator[Finding]:
             config = project.nginx_config(host)
             if config is None:
                 continue
-            for name, span in config.env_refs:
+            for name, span in env_refs(config):
                 if not env_like(name) or name in defined or not _once(seen, span):
                     continue
                 related = _mount_related(nginx, host)
@@ -581,7 +591,7 @@ def nginx_template_not_rendered(project: Project) -> Iterator[Finding]:
                     f"variable and fails with 'unknown \"{name}\" variable'",
                     related=tuple(related),
                     fix=(f"mount it as a template ({nginx.template_dir}/<name>.conf{suffix}) so that the image "
-                         "renders it" if nginx.flavor.renders_templates else
+                         "renders it" if nginx.renders_templates else
                          "render it before nginx starts (envsubst) or write the value in"),
                 )
 
@@ -805,4 +815,4 @@ def _own_walk(config: NginxConfig) -> Iterator[tuple[Directive, tuple[Directive,
     yield from config.walk()
 
 
-__all__ = ["Target", "env_like", "nginx_defined_variables"]
+__all__ = ["Target", "env_like", "env_refs", "nginx_defined_variables"]

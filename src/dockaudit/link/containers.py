@@ -48,6 +48,13 @@ class FileSource:
     read_only: bool = False
 
 
+#: folders that exist in common base images; ``COPY file /etc/nginx/conf.d`` copies *into* them
+_IMAGE_DIRS = frozenset({"/", "/etc", "/etc/nginx", "/etc/nginx/conf.d", "/etc/nginx/templates",
+                         "/usr/share/nginx/html", "/etc/nginx/sites-enabled", "/etc/nginx/sites-available",
+                         "/etc/nginx/snippets", "/usr/local/openresty/nginx/conf", "/usr/local/bin", "/usr/bin",
+                         "/tmp", "/var/www", "/var/www/html", "/docker-entrypoint.d", "/etc/supervisor/conf.d"})
+
+
 def _copy_args(instruction: Instruction) -> list[str]:
     args = list(instruction.args)
     if instruction.json_args is None:
@@ -67,6 +74,7 @@ def image_copies(link: ServiceBuild, project: Project) -> list[FileSource]:
         return []
     context = build.context
     out: list[FileSource] = []
+    folders: set[str] = set(_IMAGE_DIRS)
     for member in reversed(lineage(link.stage)):
         workdir = "/"
         for instruction in member.instructions:
@@ -76,6 +84,7 @@ def image_copies(link: ServiceBuild, project: Project) -> list[FileSource]:
                     workdir = "/"
                     continue
                 workdir = posixpath.normpath(posixpath.join(workdir, target))
+                folders.add(workdir)
                 continue
             if instruction.keyword not in ("COPY", "ADD") or instruction.flag("from") is not None:
                 continue
@@ -87,6 +96,7 @@ def image_copies(link: ServiceBuild, project: Project) -> list[FileSource]:
                 continue
             dest_is_dir = dest.endswith("/") or len(sources) > 1
             dest = posixpath.normpath(posixpath.join(workdir, dest))
+            dest_is_dir = dest_is_dir or dest in folders or dest.endswith(".d")
             for raw in sources:
                 if "$" in raw or "://" in raw:
                     continue
@@ -94,8 +104,10 @@ def image_copies(link: ServiceBuild, project: Project) -> list[FileSource]:
                     is_dir = project.tree.is_dir(host)
                     if is_dir:
                         target = dest
+                        folders.add(dest)
                     elif dest_is_dir or any(ch in raw for ch in "*?["):
                         target = posixpath.join(dest, posixpath.basename(host))
+                        folders.add(dest)
                     else:
                         target = dest
                     out.append(FileSource(target, host, instruction.span, "copy"))
@@ -199,6 +211,9 @@ _PORT_FLAGS = frozenset({"--port", "-p", "--http-port", "--server.port", "--list
                          "--api-port", "--server-port"})
 _BIND_FLAGS = frozenset({"--bind", "-b", "--listen", "--http", "--socket", "--uwsgi-socket", "--address",
                          "--http-socket", "--addr", "--host-port"})
+#: programs whose ``-p`` / ``-b`` mean the port / the bind address
+_SHORT_P = frozenset({"next", "serve", "vite", "http-server", "flask", "nuxt", "remix-serve", "astro", "react-router-serve"})
+_SHORT_B = frozenset({"gunicorn", "hypercorn", "daphne", "granian", "waitress-serve"})
 _HOSTPORT = re.compile(r"^(?:\[[0-9a-fA-F:.]*\]|[\w.\-]*):(\d{2,5})$")
 #: servers and their default port when no flag says otherwise
 _DEFAULT_PORTS = {"uvicorn": 8000, "gunicorn": 8000, "hypercorn": 8000, "daphne": 8000, "granian": 8000,
@@ -206,15 +221,18 @@ _DEFAULT_PORTS = {"uvicorn": 8000, "gunicorn": 8000, "hypercorn": 8000, "daphne"
                   "text-generation-launcher": 80, "vllm": 8000, "serve": 3000, "next": 3000}
 
 
-def command_ports(words: list[str]) -> tuple[list[int], bool]:
+def command_ports(words: list[str]) -> tuple[list[int], bool, bool]:
     """Ports a command line says it listens on (flags, ``PORT=``, well-known defaults).
 
-    Returns (ports, explicit): ``explicit`` is False when the ports are only a server's default.
+    Returns (ports, explicit, unknown): ``explicit`` is False when the ports are only a server's
+    default; ``unknown`` is True when a port flag or a config file hides the port (``--port
+    $PORT``, ``gunicorn -c gunicorn.conf.py``).
     """
     from dockaudit.shell import command_from_argv
 
     found: list[int] = []
     defaults: list[int] = []
+    unknown = False
     for command in command_from_argv(words) or []:
         cwords = command.words
         for name, value in command.assignments.items():
@@ -223,12 +241,20 @@ def command_ports(words: list[str]) -> tuple[list[int], bool]:
         for index, word in enumerate(cwords):
             flag, eq, inline = word.partition("=")
             value = inline if eq else (cwords[index + 1] if index + 1 < len(cwords) else "")
-            if flag in _PORT_FLAGS and value.isdigit():
-                found.append(int(value))
-            elif flag in _BIND_FLAGS or (index > 0 and cwords[index - 1] == "runserver" and not eq):
+            if flag in _PORT_FLAGS and (flag != "-p" or command.name in _SHORT_P):
+                if value.isdigit():
+                    found.append(int(value))
+                elif "$" in value:
+                    unknown = True
+            elif (flag in _BIND_FLAGS and (flag != "-b" or command.name in _SHORT_B)) or (
+                    index > 0 and cwords[index - 1] == "runserver" and not eq):
                 match = _HOSTPORT.match(value if flag in _BIND_FLAGS else word)
                 if match:
                     found.append(int(match.group(1)))
+                elif "$" in (value if flag in _BIND_FLAGS else word):
+                    unknown = True
+            elif flag in ("-c", "--config") and command.name in ("gunicorn", "hypercorn", "uwsgi"):
+                unknown = True
         name = command.name
         if name in _DEFAULT_PORTS:
             if name == "next" and "start" not in cwords[1:2] and "dev" not in cwords[1:2]:
@@ -236,13 +262,11 @@ def command_ports(words: list[str]) -> tuple[list[int], bool]:
             defaults.append(_DEFAULT_PORTS[name])
         elif name in ("flask",) and "run" in cwords:
             defaults.append(5000)
-        elif name in ("python", "python3") and "http.server" in cwords:
-            defaults.append(8000)
-        elif "runserver" in cwords:
+        elif (name in ("python", "python3") and "http.server" in cwords) or "runserver" in cwords:
             defaults.append(8000)
     if found:
-        return found, True
-    return defaults, False
+        return found, True, unknown
+    return defaults, False, unknown
 
 
 def service_ports(link: ServiceBuild) -> ServicePorts:
@@ -296,7 +320,8 @@ def service_ports(link: ServiceBuild) -> ServicePorts:
         result.strong = True
     command = start_command(link)
     if command is not None and command.words:
-        ports, explicit = command_ports(command.words)
+        ports, explicit, unknown = command_ports(command.words)
+        result.unknown = result.unknown or unknown
         span = command.span or service.span
         for port in ports:
             result.evidence.append(PortEvidence(port, span, "command" if explicit else "default"))
@@ -334,15 +359,21 @@ def nginx_flavor(image: str | None) -> NginxFlavor | None:
         return None
     from dockaudit.knowledge import parse_image
 
-    repository = parse_image(image).repository
-    last = repository.rsplit("/", 1)[-1]
-    if repository.startswith("bitnami/") and last == "nginx":
-        return BITNAMI
-    if last in ("nginx", "nginx-unprivileged"):
+    ref = parse_image(image)
+    repository = ref.repository
+    if repository in _OFFICIAL_REPOSITORIES:
         return OFFICIAL
-    if last.startswith("openresty"):
+    if repository in ("bitnami/nginx", "bitnamilegacy/nginx"):
+        return BITNAMI
+    if repository.startswith("openresty/openresty"):
         return OPENRESTY
+    # third-party images named */nginx (ghcr.io/mailcow/nginx...) keep their configuration their own way
     return None
+
+
+#: the official image, its mirrors, and the unprivileged variant built from the same entrypoint
+_OFFICIAL_REPOSITORIES = frozenset({"library/nginx", "nginx", "nginx/nginx", "nginxinc/nginx-unprivileged",
+                                    "nginx/nginx-unprivileged"})
 
 
 #: programs that mean the container runs more than nginx (or something else entirely)
@@ -353,6 +384,19 @@ _NOT_NGINX = frozenset({
     "caddy", "httpd", "apache2", "traefik", "envoy", "haproxy",
 })
 _NGINX_PROGRAMS = frozenset({"nginx", "nginx-debug", "openresty"})
+
+
+def _entrypoint_renders(words: list[str] | None, entrypoint_overridden: bool) -> bool:
+    """Does the official image's entrypoint run its ``/docker-entrypoint.d`` scripts (envsubst of
+    templates)? Only when its own entrypoint is kept and the command starts with ``nginx``."""
+    if entrypoint_overridden:
+        return False
+    if not words:
+        return True
+    first = posixpath.basename(words[0])
+    if first == "docker-entrypoint.sh":
+        return len(words) == 1 or posixpath.basename(words[1]) in ("nginx", "nginx-debug")
+    return first in ("nginx", "nginx-debug")
 
 
 def _runs_nginx_only(words: list[str] | None) -> tuple[bool | None, bool]:
@@ -400,6 +444,13 @@ class NginxService:
     template_dir: str
     template_output_dir: str
     template_suffix: str
+    #: the image's entrypoint renders templates at start (official image, entrypoint kept,
+    #: command ``nginx ...``)
+    renders_templates: bool = False
+    #: ``NGINX_ENVSUBST_FILTER``: only variables whose names match it are substituted
+    envsubst_filter: str | None = None
+    #: the container starts with a command dockaudit cannot see into (``/app/start.sh``)
+    custom_command: bool = False
     #: one resolved configuration per entry point (the main nginx.conf, or each default include)
     configs: list[ResolvedConfig] = field(default_factory=list)
     #: container path -> repository file, for every mounted or copied file
@@ -420,7 +471,7 @@ class NginxService:
 
     def rendered_templates(self) -> list[tuple[str, str]]:
         """(container path, repository file) of templates the image renders at start."""
-        if not self.flavor.renders_templates or self.runs_envsubst:
+        if not self.renders_templates or self.runs_envsubst:
             return []
         prefix = self.template_dir.rstrip("/") + "/"
         return [(c, h) for c, h in sorted(self.container_files.items())
@@ -462,20 +513,27 @@ def nginx_services(project: Project) -> list[NginxService]:
         words = command.words if command is not None else None
         only, envsubst = _runs_nginx_only(words)
         sources = container_sources(link, project)
+        if _renders_itself(link, sources):
+            envsubst = True
         env = _environment(service)
         template_dir = (env.get("NGINX_ENVSUBST_TEMPLATE_DIR") or "/etc/nginx/templates").rstrip("/") or "/"
         output_dir = (env.get("NGINX_ENVSUBST_OUTPUT_DIR") or "/etc/nginx/conf.d").rstrip("/") or "/"
         suffix = env.get("NGINX_ENVSUBST_TEMPLATE_SUFFIX") or ".template"
         mounts = mounts_of(sources)
+        entrypoint_overridden = (service.entrypoint is not None or _sets_entrypoint(link)) and not (
+            words and posixpath.basename(words[0]) == "docker-entrypoint.sh")
+        renders = flavor.renders_templates and _entrypoint_renders(words, entrypoint_overridden)
         kwargs = {"conf_prefix": flavor.conf_prefix, "template_dir": template_dir,
                   "template_output_dir": output_dir, "template_suffix": suffix}
-        if not flavor.renders_templates:
+        if not renders:
             kwargs["template_dir"] = "/nonexistent-template-dir"
         files, _folders = container_view(project, mounts, template_dir=kwargs["template_dir"],
                                          template_output_dir=output_dir, template_suffix=suffix)
         nginx = NginxService(link=link, flavor=flavor, nginx_only=bool(only), runs_envsubst=envsubst,
                              sources=sources, template_dir=template_dir, template_output_dir=output_dir,
-                             template_suffix=suffix, container_files=files)
+                             template_suffix=suffix, renders_templates=renders,
+                             envsubst_filter=env.get("NGINX_ENVSUBST_FILTER") or None, container_files=files,
+                             custom_command=only is None)
         if flavor.main_conf in files:
             nginx.configs.append(resolve_includes(project, flavor.main_conf, mounts, **kwargs))
         else:
@@ -491,6 +549,29 @@ def nginx_services(project: Project) -> list[NginxService]:
         out.append(nginx)
     project._nginx_services = out  # type: ignore[attr-defined]
     return out
+
+
+def _renders_itself(link: ServiceBuild, sources: list[FileSource]) -> bool:
+    """Does the image run envsubst at build time, or start-up scripts dockaudit cannot read
+    (files placed in ``/docker-entrypoint.d``)?"""
+    if any(s.container_path == "/docker-entrypoint.d" or s.container_path.startswith("/docker-entrypoint.d/")
+           for s in sources):
+        return True
+    if link.stage is None:
+        return False
+    for member in lineage(link.stage):
+        for instruction in member.instructions_of("RUN"):
+            text = instruction.value + "".join(h.body for h in instruction.heredocs)
+            if "envsubst" in text:
+                return True
+    return False
+
+
+def _sets_entrypoint(link: ServiceBuild) -> bool:
+    """Does the Dockerfile of the service replace the base image's ENTRYPOINT?"""
+    if link.stage is None:
+        return False
+    return any(member.instructions_of("ENTRYPOINT") for member in lineage(link.stage))
 
 
 def link_of(project: Project, service: Service) -> ServiceBuild | None:

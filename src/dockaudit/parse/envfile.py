@@ -349,6 +349,8 @@ def template_candidates(env_relpath: str) -> list[str]:
     if _TEMPLATE_WORDS.search(name):
         return []
     names: list[str] = [f"{name}.{suffix}" for suffix in _TEMPLATE_SUFFIXES]
+    # .env.prod-sample, .env_example, app.env-template
+    names += [f"{name}{sep}{suffix}" for sep in ("-", "_") for suffix in _TEMPLATE_SUFFIXES[:4]]
     if name == ".env":
         names += ["env.example", "env.sample", "env.template", "example.env", "sample.env"]
     elif name.startswith(".env."):

@@ -1,0 +1,863 @@
+"""Hostile inputs: dockaudit must never crash, hang, balloon, read outside the root or let a file
+drive the terminal (issue 5, "impossible to crash").
+
+Each case writes a project into ``<tmp>/proj`` next to ``<tmp>/outside`` (which holds files with a
+canary string that must never be read) and audits it through the real entry point
+(:func:`dockaudit.audit.audit`, then every reporter), checking that:
+
+* no finding is DA000 (internal error) and the exit code is 0 or 1;
+* what is broken gets its finding (``expect``: rule ids, each with the file it must be on);
+* every file or folder opened, read or listed resolves inside the scanned root (``builtins.open``,
+  ``io.open``, ``os.open``, ``Path.open/read_bytes/read_text``, ``os.scandir`` and ``os.listdir``
+  are recorded); nothing runs a process or opens a socket; the canary appears in no output;
+* the case finishes within :data:`TIME_LIMIT` seconds (a guard against hangs, not a speed test)
+  and the process's peak memory grows by less than :data:`MEMORY_LIMIT_MB`.
+
+A few cases also run as ``python -m dockaudit`` subprocesses: under ``RLIMIT_AS`` (alias bombs,
+deep nesting), and with colour forced to check that nothing from a file reaches the terminal as a
+control sequence. Run this module directly (``python tests/test_hostile.py``) for a table of what
+each case produced.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import json
+import os
+import pathlib
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from dockaudit.audit import AuditResult, Options, audit
+from dockaudit.report import MODULES, render
+from dockaudit.source import MAX_FILE_BYTES
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]
+
+#: seconds a case may take before it counts as a hang (generous: CI machines are slow)
+TIME_LIMIT = 20
+#: growth of the peak resident set a case may cause
+MEMORY_LIMIT_MB = 600
+#: address-space limit of the subprocess runs
+SUBPROCESS_AS_LIMIT = 1536 * 1024 * 1024
+
+CANARY = "CANARY-5e3b1f-never-read-me"
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+#: case name -> builder(root) returning the findings that must appear: [(rule, path), ...]
+CASES: dict[str, Callable[[Path], list[tuple[str, str]]]] = {}
+
+
+def case(func: Callable[[Path], list[tuple[str, str]]]) -> Callable[[Path], list[tuple[str, str]]]:
+    CASES[func.__name__] = func
+    return func
+
+
+def write(root: Path, files: dict[str, str | bytes]) -> None:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_bytes(content.encode("utf-8"))
+
+
+def symlink(root: Path, name: str, target: str) -> bool:
+    try:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, root / name)
+    except (OSError, NotImplementedError):
+        return False
+    return True
+
+
+NGINX_COMPOSE = """\
+services:
+  proxy:
+    image: nginx:1.27
+    volumes:
+      - ./nginx/nginx.conf:/etc/nginx/nginx.conf:ro
+      - ./nginx/conf.d:/etc/nginx/conf.d:ro
+"""
+
+# --- YAML / JSON / TOML bombs and nesting -----------------------------------------------------------
+
+
+@case
+def compose_billion_laughs(root: Path) -> list[tuple[str, str]]:
+    lines = ['x0: &x0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, 10):
+        lines.append(f"x{level}: &x{level} [{', '.join([f'*x{level - 1}'] * 10)}]")
+    text = "\n".join(lines) + "\nservices:\n  app:\n    image: alpine\n    command: *x9\n"
+    write(root, {"compose.yaml": text})
+    return [("DA001", "compose.yaml")]
+
+
+@case
+def compose_merge_key_bomb(root: Path) -> list[tuple[str, str]]:
+    lines = ["x-0: &m0 {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8}"]
+    for level in range(1, 12):
+        lines.append(f"x-{level}: &m{level} [{', '.join([f'*m{level - 1}'] * 8)}]")
+    text = "\n".join(lines) + "\nservices:\n  app:\n    image: alpine\n    labels: *m11\n"
+    write(root, {"compose.yaml": text})
+    return [("DA001", "compose.yaml")]
+
+
+@case
+def compose_deep_flow_5000(root: Path) -> list[tuple[str, str]]:
+    write(root, {
+        "compose.yaml": "services:\n  app:\n    image: alpine\n    command: " + "[" * 5000 + "]" * 5000 + "\n",
+        "sub/compose.yaml": "x: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n",
+    })
+    return [("DA001", "compose.yaml"), ("DA001", "sub/compose.yaml")]
+
+
+@case
+def compose_deep_block_5000(root: Path) -> list[tuple[str, str]]:
+    mapping = "".join(" " * depth + "a:\n" for depth in range(2000)) + " " * 2000 + "b: 1\n"
+    write(root, {
+        "compose.yaml": "x-deep: " + "- " * 5000 + "x\nservices:\n  app:\n    image: alpine\n",
+        "sub/docker-compose.yml": mapping,
+    })
+    return [("DA001", "compose.yaml"), ("DA001", "sub/docker-compose.yml")]
+
+
+@case
+def json_deep_5000(root: Path) -> list[tuple[str, str]]:
+    write(root, {
+        "package.json": '{"name": "x", "deep": ' + "[" * 5000 + "]" * 5000 + "}",
+        "a/package.json": '{"name": "x", "dependencies": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}",
+        "b/package.json": "[" * 100_000 + "]" * 100_000,
+    })
+    return [("DA001", "package.json"), ("DA001", "a/package.json"), ("DA001", "b/package.json")]
+
+
+@case
+def toml_deep_5000(root: Path) -> list[tuple[str, str]]:
+    write(root, {
+        "pyproject.toml": '[project]\nname = "x"\ndeep = ' + "[" * 5000 + "]" * 5000 + "\n",
+        "a/pyproject.toml": "[project]\nx = " + "{a = " * 5000 + "1" + "}" * 5000 + "\n",
+        "uv.lock": "version = 1\ndeep = " + "[" * 5000 + "]" * 5000 + "\n",
+    })
+    return [("DA001", "pyproject.toml"), ("DA001", "a/pyproject.toml"), ("DA001", "uv.lock")]
+
+
+@case
+def nginx_deep_blocks(root: Path) -> list[tuple[str, str]]:
+    write(root, {
+        "nginx/nginx.conf": "events {}\nhttp {\n" + "location / {\n" * 5000 + "}\n" * 5000 + "}\n",
+        "compose.yaml": NGINX_COMPOSE,
+    })
+    return [("DA001", "nginx/nginx.conf")]
+
+
+@case
+def deep_shell_and_interpolation(root: Path) -> list[tuple[str, str]]:
+    nested = "echo $(" * 3000 + "true" + ")" * 3000
+    quoted = 'echo "$(' * 3000 + "x" + ')"' * 3000
+    interp = "${A:-" * 3000 + "x" + "}" * 3000
+    write(root, {
+        "Dockerfile": f"FROM alpine\nRUN {nested}\nRUN {quoted}\nCMD " + "[" * 5000 + "]" * 5000 + "\n",
+        "compose.yaml": f"services:\n  app:\n    build: .\n    environment:\n      X: \"{interp}\"\n",
+        ".env": f"A={interp}\nB=" + "$(" * 3000 + "\n",
+    })
+    return []
+
+
+# --- undecodable content -----------------------------------------------------------------------
+
+KINDS_BY_NAME = ("Dockerfile", "compose.yaml", ".env", "nginx.conf", "requirements.txt", "package.json",
+                 "pyproject.toml", "uv.lock", ".dockerignore")
+
+
+@case
+def binary_files(root: Path) -> list[tuple[str, str]]:
+    rng = random.Random(5)
+    elf = b"\x7fELF\x02\x01\x01\x00" + bytes(rng.getrandbits(8) for _ in range(4096))
+    high = bytes(rng.choice(range(0x80, 0x100)) for _ in range(4096))  # no NUL, not UTF-8
+    files: dict[str, str | bytes] = {name: elf for name in KINDS_BY_NAME}
+    files.update({f"high/{name}": high for name in KINDS_BY_NAME})
+    write(root, files)
+    return [("DA002", name) for name in KINDS_BY_NAME] + [("DA002", f"high/{name}") for name in KINDS_BY_NAME]
+
+
+@case
+def gbk_chinese(root: Path) -> list[tuple[str, str]]:
+    texts = {
+        "Dockerfile": "FROM python:3.11-slim\n# 安装依赖（中文注释）\nRUN pip install -r requirements.txt\n",
+        "compose.yaml": "services:\n  app:\n    # 语音识别服务\n    image: asr:latest\n",
+        ".env": "MODEL=whisper\n# 模型路径\nMODEL_DIR=/models\n",
+        "nginx.conf": "events {}\nhttp {\n  # 反向代理\n  server { listen 80; }\n}\n",
+        "requirements.txt": "torch==2.3.0\n# 语音合成\nnumpy\n",
+    }
+    write(root, {name: text.encode("gbk") for name, text in texts.items()})
+    return [("DA002", name) for name in texts]
+
+
+@case
+def nul_after_the_sniffed_prefix(root: Path) -> list[tuple[str, str]]:
+    padding = "# " + "x" * 78 + "\n"
+    write(root, {
+        "Dockerfile": "FROM alpine\n" + padding * 120 + "RUN echo a\x00b\n",
+        ".env": "A=1\n" + padding * 120 + "B=\x00\n",
+        "compose.yaml": "services:\n  app:\n    image: alpine\n" + padding * 120 + "    command: \"a\x00b\"\n",
+        "nginx.conf": "events {}\n" + padding * 120 + "http { server { listen 80\x00; } }\n",
+    })
+    return []
+
+
+# --- size ------------------------------------------------------------------------------------------
+
+
+def _dockerfile_of_size(size: int) -> bytes:
+    head = b"FROM python:3.11-slim AS base\nWORKDIR /app\n"
+    lines: list[bytes] = []
+    total = len(head)
+    i = 0
+    while total < size:
+        line = (b"RUN apt-get update && apt-get install -y --no-install-recommends curl && echo %d\n" % i
+                if i % 4 else b"# a comment line that pads the file out %d\n" % i)
+        lines.append(line)
+        total += len(line)
+        i += 1
+    data = head + b"".join(lines)
+    return data[:size - 1] + b"\n"
+
+
+@case
+def dockerfile_5mb_at_the_cap(root: Path) -> list[tuple[str, str]]:
+    write(root, {"Dockerfile": _dockerfile_of_size(MAX_FILE_BYTES)})
+    return []
+
+
+@case
+def dockerfile_over_the_cap(root: Path) -> list[tuple[str, str]]:
+    write(root, {"Dockerfile": _dockerfile_of_size(MAX_FILE_BYTES + 1)})
+    return [("DA002", "Dockerfile")]
+
+
+@case
+def dockerfile_20000_continuations(root: Path) -> list[tuple[str, str]]:
+    body = "".join(f"    && echo line-{i} \\\n" for i in range(20_000))
+    write(root, {
+        "Dockerfile": "FROM alpine\nRUN true \\\n" + body + "    && true\n"
+                      "ENV " + "".join(f"A{i}=b{i} \\\n" for i in range(20_000)) + "  Z=1\n",
+    })
+    return []
+
+
+@case
+def long_lines(root: Path) -> list[tuple[str, str]]:
+    long = "x" * 1_000_000
+    write(root, {
+        "Dockerfile": f"FROM alpine\nRUN echo {long}\nCOPY --from=nope{long} /a /b\n",
+        ".env": f"A={long}\n",
+        "compose.yaml": f"services:\n  app:\n    image: alpine\n    command: {long}\n",
+        "nginx.conf": f"events {{}}\nhttp {{ server {{ server_name {long}; }} }}\n",
+        "requirements.txt": f"{long}==1\n",
+    })
+    return []
+
+
+@case
+def three_thousand_tiny_files(root: Path) -> list[tuple[str, str]]:
+    files: dict[str, str | bytes] = {}
+    for i in range(500):
+        folder = f"svc{i:03d}"
+        files[f"{folder}/Dockerfile"] = f"FROM python:3.11-slim\nCOPY . /app\nCMD [\"python\", \"{i}.py\"]\n"
+        files[f"{folder}/.env"] = f"PORT={8000 + i}\n"
+        files[f"{folder}/requirements.txt"] = "flask==3.0.0\n"
+        files[f"{folder}/compose.yaml"] = f"services:\n  s{i}:\n    build: .\n    env_file: .env\n"
+        files[f"{folder}/nginx/conf.d/s{i}.conf"] = f"server {{ listen 80; location / {{ proxy_pass http://s{i}:8000; }} }}\n"
+        files[f"{folder}/app.py"] = "print(1)\n"
+    write(root, files)
+    return []
+
+
+# --- paths that leave the root -----------------------------------------------------------------------
+
+
+@case
+def nginx_include_cycles_and_escapes(root: Path) -> list[tuple[str, str]]:
+    write(root, {
+        "compose.yaml": NGINX_COMPOSE + "      - ../outside:/etc/nginx/outside:ro\n"
+                                        "      - /etc:/etc/nginx/hostetc:ro\n",
+        "nginx/nginx.conf": (
+            "events {}\nhttp {\n"
+            "  include /etc/nginx/conf.d/*.conf;\n"
+            "  include ../../etc/passwd;\n"
+            "  include /etc/passwd;\n"
+            "  include /etc/nginx/../../etc/shadow;\n"
+            "  include /etc/nginx/outside/secret.env;\n"
+            "  include /etc/nginx/hostetc/passwd;\n"
+            "  include ../outside/secret.env;\n"
+            "  include /etc/nginx/nginx.conf;\n"
+            "}\n"
+        ),
+        "nginx/conf.d/a.conf": "include /etc/nginx/conf.d/b.conf;\nserver { listen 80; }\n",
+        "nginx/conf.d/b.conf": "include /etc/nginx/conf.d/a.conf;\ninclude /etc/nginx/conf.d/*.conf;\n",
+        "nginx/conf.d/self.conf": "include /etc/nginx/conf.d/self.conf;\n",
+    })
+    return [("DA204", "compose.yaml")]
+
+
+@case
+def compose_paths_escape(root: Path) -> list[tuple[str, str]]:
+    write(root, {
+        "compose.yaml": (
+            "include:\n"
+            "  - ../outside/compose.yaml\n"
+            "  - /etc/compose.yaml\n"
+            "  - path: ../../etc/passwd\n"
+            "    project_directory: ../..\n"
+            "    env_file: /etc/shadow\n"
+            "services:\n"
+            "  a:\n"
+            "    build:\n"
+            "      context: ../..\n"
+            "      dockerfile: ../../etc/passwd\n"
+            "    env_file: [../outside/secret.env, /etc/passwd]\n"
+            "    volumes: ['../outside:/data', '/etc:/host-etc:ro', '../../:/up', '~/.ssh:/root/.ssh']\n"
+            "  b:\n"
+            "    build: /\n"
+            "  c:\n"
+            "    extends:\n"
+            "      file: ../outside/compose.yaml\n"
+            "      service: x\n"
+            "  d:\n"
+            "    build:\n"
+            "      context: .\n"
+            "      dockerfile: /etc/passwd\n"
+            "  e:\n"
+            "    extends: {file: /etc/passwd, service: root}\n"
+            "    env_file:\n"
+            "      - path: ../../../../../../etc/shadow\n"
+            "        required: true\n"
+        ),
+        ".env": "COMPOSE_FILE=../outside/compose.yaml:/etc/compose.yaml:compose.yaml\n",
+        "Dockerfile": "FROM alpine\n",
+    })
+    return [("DA204", "compose.yaml")]
+
+
+@case
+def requirements_escape(root: Path) -> list[tuple[str, str]]:
+    write(root, {
+        "requirements.txt": (
+            "-r ../../etc/passwd\n-c /etc/passwd\n-r ../outside/secret.env\n--requirement=/etc/shadow\n"
+            "-e ../outside\nfile:///etc/passwd\n./../outside\n-r requirements.txt\n-r dev-requirements.txt\n"
+        ),
+        "dev-requirements.txt": "-r requirements.txt\n-c dev-requirements.txt\n",
+        "Dockerfile": "FROM python:3.11\nCOPY ../outside/secret.env /x\nCOPY /etc/passwd /y\n"
+                      "ADD file:///etc/passwd /z\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\n",
+        ".dockerignore": "../outside\n/etc/passwd\n!../../etc\n",
+    })
+    return []
+
+
+@case
+def symlink_loops_and_escapes(root: Path) -> list[tuple[str, str]]:
+    write(root, {
+        "Dockerfile.real": "FROM alpine\n",
+        "sub/keep.txt": "x\n",
+        "compose.yaml": "services:\n  app:\n    build: {context: ., dockerfile: linked/Dockerfile}\n"
+                        "    env_file: [etc/passwd, outside/secret.env, linked/.env]\n",
+    })
+    made = [
+        symlink(root, "loop-a.conf", "loop-b.conf"),
+        symlink(root, "loop-b.conf", "loop-a.conf"),
+        symlink(root, "compose.override.yaml", "compose.override.yaml"),
+        symlink(root, "sub/up", ".."),
+        symlink(root, "sub/self", "."),
+        symlink(root, "parent", ".."),
+        symlink(root, "etc", "/etc"),
+        symlink(root, "outside", "../outside"),
+        symlink(root, "linked", "../outside"),
+        symlink(root, "sub/Dockerfile", "/etc/passwd"),
+        symlink(root, "nginx.conf", "/etc/nginx/nginx.conf"),
+        symlink(root, ".env", "../outside/secret.env"),
+        symlink(root, "requirements.txt", "../outside/secret.env"),
+        symlink(root, "Dockerfile.dev", "Dockerfile.real"),  # inside the root: read
+        symlink(root, "dangling/Dockerfile", "/nonexistent/for/sure"),
+    ]
+    if not all(made):
+        pytest.skip("symlinks are not available here")
+    return []
+
+
+@case
+def config_symlinked_outside(root: Path) -> list[tuple[str, str]]:
+    write(root, {"Dockerfile": "FROM alpine\n"})
+    if not (symlink(root, ".dockaudit.toml", "../outside/dockaudit.toml")
+            and symlink(root, "pyproject.toml", "../outside/pyproject.toml")):
+        pytest.skip("symlinks are not available here")
+    return []
+
+
+# --- text that tries to drive the terminal -----------------------------------------------------------
+
+ESC_SEQUENCES = {
+    "csi": "\x1b[31mRED\x1b[0m\x1b[2J\x1b[H",
+    "osc8": "\x1b]8;;https://evil.example/\x07click\x1b]8;;\x07",
+    "osc52": "\x1b]52;c;cm0gLXJmIH4K\x07",
+    "c1": "\x9b31m\x9d8;;x\x9c",
+    "bidi": "\u202eexe.txt\u2066\u2069\u200f",
+    "cr": "visible\rhidden",
+    "nul-ish": "\x7f\x08\x08",
+    "markup": "[bold red]x[/] [link=https://evil.example]y[/link]",
+}
+#: what must never reach a terminal from a file (our own colours are plain SGR ``ESC [ ... m``)
+_UNSAFE_OUTPUT = re.compile(r"\x1b(?!\[[0-9;]*m)|[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f"
+                            r"\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def _dir_names() -> list[str]:
+    names = [
+        "\x1b[31mred\x1b[0m",
+        "\x1b]8;;https:evil.example\x07click\x1b]8;;\x07",
+        "\x1b]52;c;cm0gLXJmIH4K\x07",
+        "\u202eevil\u202c",
+        "[bold red]x[reset]",
+        "line\nbreak::error title=x::injected",
+        "tab\there\rcr",
+        "\x9bc1",
+    ]
+    return names
+
+
+@case
+def hostile_names(root: Path) -> list[tuple[str, str]]:
+    expect = []
+    for name in _dir_names():
+        try:
+            (root / name).mkdir()
+        except (OSError, ValueError):
+            continue
+        (root / name / "Dockerfile").write_bytes(b"\x00\x01binary")
+        (root / name / "compose.yaml").write_text("services: [\n", encoding="utf-8")
+        expect.append(("DA002", f"{name}/Dockerfile"))
+        expect.append(("DA001", f"{name}/compose.yaml"))
+    for name in ("a\x00b", "x\x00"):
+        with pytest.raises((ValueError, OSError)):  # no OS lets a file name hold NUL
+            (root / name).mkdir()
+    return expect
+
+
+@case
+def hostile_contents(root: Path) -> list[tuple[str, str]]:
+    payload = "".join(ESC_SEQUENCES.values())
+    write(root, {
+        "Dockerfile": (
+            "FROM alpine AS base\n"
+            f"COPY --from={ESC_SEQUENCES['osc8']} /a /b\n"
+            f"COPY --from={ESC_SEQUENCES['markup']} /a /b\n"
+            f"COPY --from=x{ESC_SEQUENCES['bidi']} /a /b\n"
+            f"FROM ${{{ESC_SEQUENCES['csi']}}}\n"
+            f"RUN echo {payload} # {payload}\n"
+            f"FROM {payload}\n"
+        ),
+        "compose.yaml": (
+            f"services:\n  app:\n    image: \"{payload}\"\n    build: {{context: ., target: \"{payload}\"}}\n"
+            f"    environment:\n      X: ${{{ESC_SEQUENCES['osc52']}}}\n"
+            f"      Y: \"${{{ESC_SEQUENCES['csi']}:?{payload}}}\"\n"
+        ),
+        "bad/compose.yaml": f"services:\n  {ESC_SEQUENCES['osc52']}: [\n",
+        ".env": f"{ESC_SEQUENCES['osc52']}=1\nA={payload}\n{ESC_SEQUENCES['markup']}\n",
+        "nginx.conf": f"events {{}}\nhttp {{ server {{ {ESC_SEQUENCES['csi']} {payload}; }}\n",
+        "requirements.txt": f"{payload}\n-r {ESC_SEQUENCES['osc8']}\n",
+        "package.json": f'{{"name": "{json.dumps(payload)[1:-1]}", "dependencies": [1, }}',
+        "pyproject.toml": f'[project]\nname = "{json.dumps(payload)[1:-1]}"\n{ESC_SEQUENCES["markup"]}\n',
+    })
+    return [("DA001", "bad/compose.yaml"), ("DA001", "package.json")]
+
+
+# --- nothing, or almost nothing -----------------------------------------------------------------------
+
+ALL_KINDS = (*KINDS_BY_NAME, ".dockaudit.toml")
+
+
+@case
+def empty_files(root: Path) -> list[tuple[str, str]]:
+    write(root, {name: b"" for name in ALL_KINDS})
+    return []
+
+
+@case
+def bom_only(root: Path) -> list[tuple[str, str]]:
+    write(root, {name: b"\xef\xbb\xbf" for name in KINDS_BY_NAME})
+    write(root, {f"crlf/{name}": b"\xef\xbb\xbf\r\n" for name in KINDS_BY_NAME})
+    return []
+
+
+@case
+def whitespace_and_separators(root: Path) -> list[tuple[str, str]]:
+    odd = "\x0c\x0b\u0085\u2028\u2029\x1c\x1d\x1e"
+    write(root, {name: f"{odd}\n \t\n{odd}" for name in KINDS_BY_NAME})
+    write(root, {f"mid/{name}": f"# x{odd}y\n" for name in KINDS_BY_NAME})
+    return []
+
+
+_PROJECT = {
+    "Dockerfile": "# syntax=docker/dockerfile:1\nFROM python:3.11-slim AS base\nWORKDIR /app\n"
+                  "COPY requirements.txt .\nRUN pip install --no-cache-dir \\\n    -r requirements.txt\n"
+                  "COPY . .\nCMD [\"python\", \"app.py\"]\n",
+    "compose.yaml": "services:\n  app:\n    build:\n      context: .\n      target: base\n    env_file: .env\n"
+                    "    environment:\n      PORT: ${PORT:-8000}\n  proxy:\n    image: nginx:1.27\n"
+                    "    volumes:\n      - ./nginx/nginx.conf:/etc/nginx/nginx.conf:ro\n    depends_on: [app]\n",
+    ".env": "PORT=8000\nNAME=\"a b\"\n",
+    "nginx/nginx.conf": "events {}\nhttp {\n  server {\n    listen 80;\n    location / {\n"
+                        "      proxy_pass http://app:8000;\n    }\n  }\n}\n",
+    "requirements.txt": "flask==3.0.0\n",
+    ".dockerignore": ".git\n*.pyc\n",
+    "pyproject.toml": "[project]\nname = \"app\"\nversion = \"1\"\ndependencies = [\"flask\"]\n",
+    "package.json": "{\n  \"name\": \"app\",\n  \"dependencies\": {\"express\": \"4.0.0\"}\n}\n",
+    "app.py": "print(1)\n",
+}
+
+
+@case
+def crlf_everywhere(root: Path) -> list[tuple[str, str]]:
+    write(root, {name: text.replace("\n", "\r\n") for name, text in _PROJECT.items()})
+    return []
+
+
+@case
+def lone_cr_everywhere(root: Path) -> list[tuple[str, str]]:
+    write(root, {name: text.replace("\n", "\r") for name, text in _PROJECT.items()})
+    return []
+
+
+@case
+def mixed_line_endings(root: Path) -> list[tuple[str, str]]:
+    endings = ("\n", "\r\n", "\r", "\n\r")
+    write(root, {name: "".join(line + endings[i % 4] for i, line in enumerate(text.split("\n")))
+                 for name, text in _PROJECT.items()})
+    return []
+
+
+# --- the harness ------------------------------------------------------------------------------------
+
+
+class Escape(AssertionError):
+    """Something was read, listed, run or connected to that must not be."""
+
+
+class Recorder:
+    """Records every path opened or listed while active; refuses processes and sockets."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.forbidden: list[str] = []
+        self._saved: list[tuple[object, str, object]] = []
+
+    def _note(self, path: object) -> None:
+        if isinstance(path, int):
+            return
+        try:
+            self.paths.append(os.fsdecode(os.fspath(path)))  # type: ignore[arg-type]
+        except TypeError:
+            pass
+
+    def _patch(self, owner: object, name: str, make: Callable[[Callable], Callable]) -> None:
+        original = getattr(owner, name)
+        self._saved.append((owner, name, original))
+        setattr(owner, name, make(original))
+
+    def __enter__(self) -> Recorder:
+        def by_first_arg(original: Callable) -> Callable:
+            def wrapper(path=".", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+                self._note(path)
+                return original(path, *args, **kwargs)
+            return wrapper
+
+        def by_self(original: Callable) -> Callable:
+            def wrapper(path_self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+                self._note(path_self)
+                return original(path_self, *args, **kwargs)
+            return wrapper
+
+        def refuse(what: str) -> Callable[[Callable], Callable]:
+            def make(original: Callable) -> Callable:
+                def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+                    self.forbidden.append(f"{what}{args!r}")
+                    raise Escape(f"dockaudit tried to use {what}")
+                return wrapper
+            return make
+
+        self._patch(builtins, "open", by_first_arg)
+        self._patch(io, "open", by_first_arg)
+        self._patch(os, "open", by_first_arg)
+        self._patch(os, "scandir", by_first_arg)
+        self._patch(os, "listdir", by_first_arg)
+        for method in ("open", "read_bytes", "read_text"):
+            self._patch(pathlib.Path, method, by_self)
+        self._patch(subprocess.Popen, "__init__", refuse("subprocess"))
+        self._patch(os, "system", refuse("os.system"))
+        self._patch(socket.socket, "connect", refuse("socket.connect"))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, original in reversed(self._saved):
+            setattr(owner, name, original)
+
+    def outside(self, allowed: list[Path]) -> list[str]:
+        bad = []
+        for path in self.paths:
+            real = os.path.realpath(path)
+            if not any(real == str(a) or real.startswith(str(a) + os.sep) for a in allowed):
+                bad.append(f"{path!r} -> {real!r}")
+        return bad
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise TimeoutError if the block runs longer than ``seconds`` (a hang guard; Unix only)."""
+    if not hasattr(signal, "setitimer"):  # pragma: no cover - Windows
+        yield
+        return
+
+    def expire(signum, frame):  # noqa: ANN001, ANN202
+        raise TimeoutError(f"took longer than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def peak_rss_mb() -> float:
+    if resource is None:  # pragma: no cover
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _allowed_roots(root: Path) -> list[Path]:
+    """The scanned root, and dockaudit's own data (catalog and knowledge tables read lazily)."""
+    import dockaudit
+    from dockaudit.catalog import rules_dir
+
+    return [Path(os.path.realpath(root)), Path(os.path.realpath(Path(dockaudit.__file__).parent)),
+            Path(os.path.realpath(rules_dir()))]
+
+
+def make_layout(base: Path) -> tuple[Path, Path]:
+    root = base / "proj"
+    outside = base / "outside"
+    root.mkdir()
+    outside.mkdir()
+    write(outside, {
+        "secret.env": f"TOKEN={CANARY}\n",
+        "compose.yaml": f"services:\n  x:\n    image: {CANARY}\n",
+        "dockaudit.toml": f'ignore = ["{CANARY}"]\n',
+        "pyproject.toml": f'[tool.dockaudit]\nignore = ["{CANARY}"]\n',
+        "Dockerfile": f"FROM {CANARY}\n",
+    })
+    return root, outside
+
+
+def warm(base: Path) -> None:
+    """Import everything and load the catalog once, so recorded reads are the scan's own."""
+    root, _ = make_layout(base)
+    write(root, _PROJECT)
+    result = audit([str(root)], Options())
+    for fmt in MODULES:
+        render(fmt, result, color=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_up(tmp_path_factory: pytest.TempPathFactory) -> None:
+    warm(tmp_path_factory.mktemp("warm"))
+
+
+def run_case(name: str, base: Path, jobs: int = 0) -> tuple[AuditResult, list[tuple[str, str]], float, float,
+                                                            dict[str, str]]:
+    """Build and audit one case; returns the result, the expectations, seconds, MB and reports."""
+    root, _ = make_layout(base)
+    expect = CASES[name](root)
+    old = os.getcwd()
+    os.chdir(root)
+    before = peak_rss_mb()
+    start = time.perf_counter()
+    try:
+        with Recorder() as recorder, time_limit(TIME_LIMIT):
+            result = audit(["."], Options(jobs=jobs))
+            reports = {fmt: render(fmt, result, color=True) for fmt in MODULES}
+            reports["text-plain"] = render("text", result, color=False)
+    finally:
+        os.chdir(old)
+    elapsed = time.perf_counter() - start
+    grown = peak_rss_mb() - before
+    outside = recorder.outside(_allowed_roots(root))
+    assert not recorder.forbidden, recorder.forbidden
+    assert not outside, f"read outside the root: {outside[:5]}"
+    return result, expect, elapsed, grown, reports
+
+
+def check_result(result: AuditResult, expect: list[tuple[str, str]], reports: dict[str, str]) -> None:
+    internal = [f for f in result.findings if f.rule == "DA000"]
+    assert not internal, [f"{f.span}: {f.message}" for f in internal]
+    assert result.exit_code() in (0, 1)
+    got = {(f.rule, f.span.path) for f in result.findings}
+    missing = [e for e in expect if e not in got]
+    assert not missing, f"missing findings {missing}; got {sorted(got)[:20]}"
+    for fmt, text in reports.items():
+        assert CANARY not in text, f"{fmt} report shows content from outside the root"
+        if fmt in ("text", "text-plain", "github"):
+            bad = _UNSAFE_OUTPUT.search(text)
+            assert bad is None, f"{fmt} report passes {bad.group()!r} through: {text[max(0, bad.start() - 60):bad.end() + 20]!r}"
+        else:
+            json.loads(text)
+            assert "\x1b" not in text and not re.search(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069]", text), fmt
+    if "[bold red]x[/]" in str([f.message for f in result.findings]):
+        assert "[bold red]x[/]" in reports["text"], "rich markup from a file was interpreted"
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_hostile_case(name: str, tmp_path: Path) -> None:
+    result, expect, elapsed, grown, reports = run_case(name, tmp_path)
+    check_result(result, expect, reports)
+    assert elapsed < TIME_LIMIT
+    assert grown < MEMORY_LIMIT_MB, f"peak memory grew by {grown:.0f} MB"
+
+
+@pytest.mark.parametrize("name", ["compose_deep_flow_5000", "hostile_names", "three_thousand_tiny_files"])
+def test_hostile_case_with_two_jobs(name: str, tmp_path: Path) -> None:
+    """The parallel path must be exactly as robust (and report the same) as the sequential one."""
+    result, expect, _, _, reports = run_case(name, tmp_path, jobs=2)
+    check_result(result, expect, reports)
+    sequential = tmp_path / "seq"
+    sequential.mkdir()
+    again, _, _, _, _ = run_case(name, sequential, jobs=1)
+    assert [(f.rule, str(f.span), f.message) for f in result.findings] == \
+           [(f.rule, str(f.span), f.message) for f in again.findings]
+
+
+def test_the_canary_file_would_be_found_if_read(tmp_path: Path) -> None:
+    """Self-check of the harness: a file inside the root with the canary does show up."""
+    root, _ = make_layout(tmp_path)
+    write(root, {"compose.yaml": f"services:\n  app:\n    image: alpine\n    command: ${{{CANARY}\n"})
+    old = os.getcwd()
+    os.chdir(root)
+    try:
+        with Recorder() as recorder:
+            result = audit(["."], Options())
+    finally:
+        os.chdir(old)
+    assert CANARY in render("text", result)
+    assert any(p.endswith("compose.yaml") for p in recorder.paths)
+    assert not recorder.outside(_allowed_roots(root))
+
+
+def test_config_nested_too_deeply_is_a_usage_error(tmp_path: Path) -> None:
+    """A ``[tool.dockaudit]`` table the TOML reader cannot nest into is a config error (exit 2), not a crash."""
+    root, _ = make_layout(tmp_path)
+    write(root, {"pyproject.toml": "[tool.dockaudit]\nignore = " + "[" * 5000 + "]" * 5000 + "\n"})
+    from dockaudit.config import ConfigError
+
+    with pytest.raises(ConfigError, match="nested too deeply|not valid TOML"):
+        audit([str(root)], Options())
+
+
+# --- as a real process ------------------------------------------------------------------------------
+
+
+def _limited() -> None:  # pragma: no cover - runs in the child
+    if resource is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (SUBPROCESS_AS_LIMIT, SUBPROCESS_AS_LIMIT))
+
+
+def run_cli(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    environ = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR", "GITHUB_ACTIONS")}
+    environ["PYTHONPATH"] = str(SRC) + os.pathsep + environ.get("PYTHONPATH", "")
+    environ.update(env or {})
+    return subprocess.run([sys.executable, "-m", "dockaudit", *args], cwd=cwd, capture_output=True,
+                          env=environ, timeout=TIME_LIMIT * 3, preexec_fn=_limited if resource else None)
+
+
+needs_posix = pytest.mark.skipif(resource is None, reason="RLIMIT_AS and preexec_fn are POSIX only")
+
+
+@needs_posix
+@pytest.mark.parametrize("name", ["compose_billion_laughs", "compose_merge_key_bomb", "compose_deep_block_5000",
+                                  "json_deep_5000", "toml_deep_5000", "nginx_deep_blocks",
+                                  "deep_shell_and_interpolation"])
+def test_bombs_in_a_memory_limited_process(name: str, tmp_path: Path) -> None:
+    root, _ = make_layout(tmp_path)
+    CASES[name](root)
+    proc = run_cli(root, ".", "--format", "json")
+    assert proc.returncode in (0, 1), proc.stderr.decode(errors="replace")[-2000:]
+    report = json.loads(proc.stdout)
+    assert not [f for f in report["findings"] if f["rule"] == "DA000"]
+    assert b"Traceback" not in proc.stderr
+
+
+@needs_posix
+@pytest.mark.parametrize("name", ["hostile_names", "hostile_contents"])
+@pytest.mark.parametrize("fmt", ["text", "github"])
+def test_terminal_escaping_in_a_real_process(name: str, fmt: str, tmp_path: Path) -> None:
+    root, _ = make_layout(tmp_path)
+    CASES[name](root)
+    for env in ({"FORCE_COLOR": "1"}, {"NO_COLOR": "1"}):
+        proc = run_cli(root, ".", "--format", fmt, env=env)
+        assert proc.returncode in (0, 1), proc.stderr.decode(errors="replace")[-2000:]
+        out = proc.stdout.decode("utf-8")
+        assert proc.stderr == b""
+        bad = _UNSAFE_OUTPUT.search(out)
+        assert bad is None, f"{bad.group()!r} reached the terminal: {out[max(0, bad.start() - 60):bad.end() + 20]!r}"
+        if env.get("NO_COLOR"):
+            assert "\x1b" not in out
+        if fmt == "github":
+            for line in out.splitlines():
+                assert line.startswith(("::error ", "::warning ", "::notice ")), line
+        if name == "hostile_contents" and fmt == "text":
+            assert "[bold red]x[/]" in out
+
+
+@needs_posix
+def test_terminal_escaping_of_a_hostile_path_argument(tmp_path: Path) -> None:
+    """A scanned path given on the command line is shown escaped as well."""
+    folder = tmp_path / "\x1b]52;c;cm0gLXJmIH4K\x07dir"
+    folder.mkdir()
+    write(folder, {"Dockerfile": b"\x00binary"})
+    proc = run_cli(tmp_path, folder.name, env={"FORCE_COLOR": "1"})
+    assert proc.returncode == 1, proc.stderr
+    out = proc.stdout.decode("utf-8")
+    assert "DA002" in out
+    assert _UNSAFE_OUTPUT.search(out) is None, out
+
+
+if __name__ == "__main__":  # a table of what each case produced
+    import tempfile
+    from collections import Counter
+
+    with tempfile.TemporaryDirectory() as tmp:
+        warm(Path(tmp))
+    for case_name in CASES:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                res, _, secs, mb, _ = run_case(case_name, Path(tmp))
+            except BaseException as exc:  # noqa: BLE001
+                print(f"{case_name:36} FAILED {type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            rules = Counter(f.rule for f in res.findings)
+            shown = ", ".join(f"{r}x{n}" if n > 1 else r for r, n in sorted(rules.items())) or "no findings"
+            print(f"{case_name:36} exit {res.exit_code()}  {secs:6.2f} s  +{mb:5.0f} MB  {shown}")
