@@ -474,6 +474,12 @@ def phases_report(python: str, tree: Path) -> str:
                    f"{again.get('seconds', 0) * 1000:>10.1f}{per_file:>13}")
     out.append(f"  {'total':<28}{'':>7}{data['first']['total'] * 1000:>10.1f}"
                f"{data['second']['total'] * 1000:>10.1f}")
+    rules = data["second"].get("rules") or {}
+    if rules:
+        slow = sorted(rules.items(), key=lambda kv: -kv[1])[:10]
+        out.append(f"  slowest rules, each run alone after the pass ({len(rules)} rules, "
+                   f"{sum(rules.values()) * 1000:.0f} ms in all): "
+                   + ", ".join(f"{rid} {sec * 1000:.0f} ms" for rid, sec in slow))
     return "\n".join(out)
 
 

@@ -257,7 +257,8 @@ def test_da304_respects_gitignore_negation_and_folders(scan):
 def test_da304_test_files_only_report_known_token_formats(scan):
     files = {
         ".env.test": "JWT_SECRET=Zq8vN2pL5xR7tY3wK9mB4cD6\n"
-                     'GITHUB_APP_PRIVATE_KEY="-----BEGIN RSA PRIVATE KEY-----\\nMIIEpAIBAAKCAQEA\\n-----END RSA '
+                     'GITHUB_APP_PRIVATE_KEY="-----BEGIN RSA PRIVATE KEY-----\\nMIIEpAIBAAKCAQEA\\n'
+                     '-----END RSA '
                      'PRIVATE KEY-----"\n'
                      "AWS_ACCESS_KEY=AKIAIOSFODNN7EXAMPLE\n"
                      "OPENAI_API_KEY=sk-proj-Xk2mP9qL7vR3tY8wZ1aB4cD6eF0gH5jK\n",
@@ -278,7 +279,8 @@ def test_da304_compose_list_form_literal_is_a_warning(scan):
 @pytest.mark.parametrize(("key", "expected"), [
     ("JWT_SECRET", True), ("DB_PASSWORD", True), ("OPENAI_API_KEY", True), ("GITHUB_TOKEN", True),
     ("SSH_PRIVATE_KEY_B64", True), ("AWS_SECRET_ACCESS_KEY", True), ("POSTGRES_PASSWORD_FILE", False),
-    ("TOKEN_EXPIRE_MINUTES", False), ("PWD", False), ("PASSWORD_MIN_LENGTH", False), ("SECRET_KEY_PATH", False),
+    ("TOKEN_EXPIRE_MINUTES", False), ("PWD", False), ("PASSWORD_MIN_LENGTH", False),
+    ("SECRET_KEY_PATH", False),
 ])
 def test_is_secret_key(key, expected):
     assert is_secret_key(key) is expected
@@ -287,7 +289,8 @@ def test_is_secret_key(key, expected):
 @pytest.mark.parametrize(("value", "expected"), [
     ("", False), ("changeme", False), ("<your key>", False), ("xxxxxxxx", False), ("${JWT_SECRET}", False),
     ("postgres", False), ("your-secret-here-please", False), ("8f3a9c2e71b04d5f9e6a1c3b7d2e8f40", True),
-    ("J5brHrAXFLQSif0K", True), ("AKIA2JX7QF4KZP6R3N8T", True), ("AKIAIOSFODNN7EXAMPLE", False), ("/run/secrets/db", False),
+    ("J5brHrAXFLQSif0K", True), ("AKIA2JX7QF4KZP6R3N8T", True), ("AKIAIOSFODNN7EXAMPLE", False),
+    ("/run/secrets/db", False),
     ("https://hooks.example.com/abc", False), ("aaaaaaaaaaaaaaaaaaaa", False),
 ])
 def test_looks_real(value, expected):

@@ -32,6 +32,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -655,8 +656,12 @@ def _allowed_roots(root: Path) -> list[Path]:
     import dockaudit
     from dockaudit.catalog import rules_dir
 
-    return [Path(os.path.realpath(root)), Path(os.path.realpath(Path(dockaudit.__file__).parent)),
-            Path(os.path.realpath(rules_dir()))]
+    paths = sysconfig.get_paths()
+    return [Path(os.path.realpath(p)) for p in (
+        root, Path(dockaudit.__file__).parent, rules_dir(),
+        # the interpreter's own libraries (ruamel.yaml globs its folder for plug-ins)
+        paths["stdlib"], paths["purelib"], paths["platlib"],
+    )]
 
 
 def make_layout(base: Path) -> tuple[Path, Path]:
@@ -847,11 +852,12 @@ def test_terminal_escaping_of_a_hostile_path_argument(tmp_path: Path) -> None:
 
 if __name__ == "__main__":  # a table of what each case produced
     import tempfile
+    only = sys.argv[1:]
     from collections import Counter
 
     with tempfile.TemporaryDirectory() as tmp:
         warm(Path(tmp))
-    for case_name in CASES:
+    for case_name in only or CASES:
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 res, _, secs, mb, _ = run_case(case_name, Path(tmp))
@@ -860,4 +866,4 @@ if __name__ == "__main__":  # a table of what each case produced
                 continue
             rules = Counter(f.rule for f in res.findings)
             shown = ", ".join(f"{r}x{n}" if n > 1 else r for r, n in sorted(rules.items())) or "no findings"
-            print(f"{case_name:36} exit {res.exit_code()}  {secs:6.2f} s  +{mb:5.0f} MB  {shown}")
+            print(f"{case_name:36} exit {res.exit_code()}  {secs:6.2f} s  +{mb:5.0f} MB  {shown}", flush=True)

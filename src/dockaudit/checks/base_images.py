@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from dockaudit.project import Project
 
 #: tags that move to new releases (besides ``latest``)
-_FLOATING_TAG = re.compile(r"^(?:lts|current|stable|mainline|edge|rolling|nightly|alpine|slim|main|master|dev|"
+_FLOATING_TAG = re.compile(r"^(?:lts|current|stable|mainline|edge|rolling|nightly|alpine|slim|main|master|"
+                           r"dev|"
                            r"develop|unstable|testing|sid)(?:-[a-z][a-z-]*)?$")
 _BRANCHES = frozenset({"main", "master", "develop", "development", "dev", "trunk", "head", "latest", "stable",
                        "nightly", "next", "default"})
@@ -80,17 +81,33 @@ def _build_args_for(project: Project, path: str) -> list[dict[str, str]]:
     return out
 
 
+def _local_images(project: Project) -> set[str]:
+    """Image names compose builds locally (``image:`` of services with ``build:``), with and
+    without their tag: a FROM naming one of them uses a project image, not a registry one."""
+    out: set[str] = set()
+    for compose in project.compose_projects:
+        for service in compose.services.values():
+            if service.build is not None and service.image:
+                out.add(service.image)
+                name, tag, _digest = _split_ref(service.image)
+                if tag in (None, "latest"):
+                    out.add(name)
+                    out.add(f"{name}:latest")
+    return out
+
+
 def _images_of(project: Project) -> Iterator[tuple[str, Span, str, Stage | None, Service | None]]:
     """(image, span, where, stage, service) for every FROM image and every compose ``image:`` of a
     service that does not build. An image resolved differently by compose build args is listed
-    once per distinct value."""
+    once per distinct value; images that compose builds locally are left out."""
+    local = _local_images(project)
     for path, document in sorted(project.dockerfiles.items()):
         arg_sets = _build_args_for(project, path)
         for stage in _external_stages(document):
             seen: set[str] = set()
             for args in arg_sets:
                 image = _resolved_base(stage, args)
-                if image is None or image in seen or image.lower() == "scratch":
+                if image is None or image in seen or image.lower() == "scratch" or image in local:
                     continue
                 if document.stage(image) is not None:
                     continue
@@ -98,7 +115,7 @@ def _images_of(project: Project) -> Iterator[tuple[str, Span, str, Stage | None,
                 yield image, stage.base_span, f"FROM in {path}", stage, None
     for compose in project.compose_projects:
         for service in compose.services.values():
-            if service.build is not None or not service.image:
+            if service.build is not None or not service.image or service.image in local:
                 continue
             if _unresolved_image(project, compose, service):
                 continue
@@ -128,10 +145,12 @@ def image_tag_floating(project: Project) -> Iterator[Finding]:
     by design (``alpine``, ``lts``, ``stable``, ``slim``) are reported as a note. Stage names,
     ``scratch`` and references whose variables have no default are skipped; a digest pins.
     """
-    for image, span, where, stage, service in _images_of(project):
+    seen: set[tuple[Span, str]] = set()
+    for image, span, where, stage, _service in _images_of(project):
         name, tag, digest = _split_ref(image)
-        if digest:
+        if digest or (span, image) in seen:
             continue
+        seen.add((span, image))
         if "$" in image:
             continue
         if tag is None or tag == "latest":
@@ -140,16 +159,20 @@ def image_tag_floating(project: Project) -> Iterator[Finding]:
             yield Finding(
                 span=span,
                 message=(f"{subject} {what}, which moves with every release: builds and deploys of the same "
-                         f"commit get different images; pin a version tag (e.g. `{name}:<version>`), or a digest"),
+                         f"commit get different images; pin a version tag (e.g. `{name}:<version>`), or a "
+                         "digest"),
                 fix=f"{name}:<version> (or {name}:<version>@sha256:<digest>)",
             )
         elif _FLOATING_TAG.match(tag):
             subject = f"base image `{image}`" if stage is not None else f"image `{image}` of {where}"
+            variant = tag.split("-", 1)[0] in ("alpine", "slim") or tag.startswith(("lts-", "current-"))
+            suffix = tag.split("-", 1)[-1] if tag.startswith(("lts-", "current-")) else tag
+            pinned = f"{name}:<version>-{suffix}" if variant else f"{name}:<version>"
             yield Finding(
                 span=span,
                 message=(f"{subject} uses the floating tag `{tag}`, which points at a new version after each "
-                         f"release; pin the version (e.g. `{name}:<version>-{tag}`) so rebuilds are repeatable"),
-                fix=f"{name}:<version>-{tag}",
+                         f"release; pin the version (e.g. `{pinned}`) so rebuilds are repeatable"),
+                fix=pinned,
                 severity=Severity.NOTE,
             )
 
@@ -157,7 +180,8 @@ def image_tag_floating(project: Project) -> Iterator[Finding]:
 # --- DA851 -----------------------------------------------------------------------------------
 
 _DEBIAN_CODENAMES = {"9": "stretch", "10": "buster", "11": "bullseye", "12": "bookworm", "13": "trixie"}
-_UBUNTU_CODENAMES = {"16.04": "xenial", "18.04": "bionic", "20.04": "focal", "22.04": "jammy", "24.04": "noble"}
+_UBUNTU_CODENAMES = {"16.04": "xenial", "18.04": "bionic", "20.04": "focal", "22.04": "jammy",
+                     "24.04": "noble"}
 
 
 def _suggest(image: str, infos: list) -> str | None:
@@ -234,6 +258,10 @@ def image_end_of_life(project: Project) -> Iterator[Finding]:
         if "$" in image:
             continue
         infos = [i for i in knowledge.eol_statuses(image, today) if i.is_eol]
+        if infos and knowledge.image_family(image) == "cuda":
+            tag = _split_ref(image)[1] or ""
+            if knowledge.cuda_tag_exists(tag) and knowledge.cuda_tag_status(tag) == "eol":
+                continue  # NVIDIA lists the tag itself as end of life: DA602 reports it
         if infos:
             by_span.setdefault(span, []).append((image, where, infos))
     for span, items in by_span.items():
@@ -250,7 +278,8 @@ def image_end_of_life(project: Project) -> Iterator[Finding]:
             also = f" Compose build args make it {others}, also end of life."
         yield Finding(
             span=span,
-            message=(f"`{image}` ({where}): {'; '.join(parts)}{tail}. End-of-life images get no security fixes "
+            message=(f"`{image}` ({where}): {'; '.join(parts)}{tail}. End-of-life images get no security "
+                     "fixes "
                      f"and their package sources disappear, so rebuilds start failing.{also}"),
             fix=f"use {suggestion}" if suggestion else "move to a supported version of the image",
         )
@@ -284,8 +313,10 @@ def from_platform_constant(project: Project) -> Iterator[Finding]:
                 continue
             yield Finding(
                 span=flag.span,
-                message=(f"FROM --platform={flag.value} pins {stage.label} of {path} to one platform: it cannot "
-                         "be built for another (no multi-platform image), and on ARM machines it builds and runs "
+                message=(f"FROM --platform={flag.value} pins {stage.label} of {path} to one platform: it "
+                         "cannot "
+                         "be built for another (no multi-platform image), and on ARM machines it builds and "
+                         "runs "
                          "under emulation; choose the platform at build time (compose `platform:` or "
                          "`docker build --platform`) instead"),
                 fix="remove --platform from FROM and pass --platform (or compose platform:) when building",
@@ -320,7 +351,8 @@ def final_stage_on_build_platform(project: Project) -> Iterator[Finding]:
                 message=(f"{target.label} of {unit.dockerfile_path} is an image's final stage but is built "
                          f"FROM --platform={flag.value}: the image gets the architecture of the machine that "
                          "builds it, not the one requested, so cross-platform builds ship binaries that fail "
-                         "with \"exec format error\"; drop --platform here (keep $BUILDPLATFORM for build-only "
+                         "with \"exec format error\"; drop --platform here (keep $BUILDPLATFORM for "
+                         "build-only "
                          "stages)"),
                 related=related,
                 fix="FROM <image> (or FROM --platform=$TARGETPLATFORM <image>) for the final stage",
@@ -343,10 +375,10 @@ def moving_url(url: str) -> str | None:
     lowered = text.lower()
     if lowered.startswith("git+"):
         rest = text[4:].split("#", 1)[0]
-        scheme, sep, after = rest.partition("://")
+        _scheme, sep, after = rest.partition("://")
         if not sep:
             return None
-        host, slash, path = after.partition("/")
+        _host, _slash, path = after.partition("/")
         if "@" in path:
             ref = path.rsplit("@", 1)[1]
             if ref.lower() in _BRANCHES or ref.startswith("refs/heads/"):
@@ -390,10 +422,11 @@ def pip_install_moving_url(project: Project) -> Iterator[Finding]:
     """
     from dockaudit.installs import stage_installs
 
-    for path, document in sorted(project.dockerfiles.items()):
+    managers = ("pip", "uv-pip", "uv", "poetry", "pipenv")
+    for _path, document in sorted(project.dockerfiles.items()):
         for stage in document.stages:
             for install in stage_installs(stage):
-                if install.manager not in ("pip", "uv-pip", "uv", "poetry", "pipenv") or not install.is_install:
+                if install.manager not in managers or not install.is_install:
                     continue
                 for word in install.packages:
                     url = _url_of(word)
@@ -405,7 +438,8 @@ def pip_install_moving_url(project: Project) -> Iterator[Finding]:
                     yield Finding(
                         span=install.instruction.locate(word) if word in install.instruction.line
                         else install.span,
-                        message=(f"{install.words[0]} installs `{url}`, which follows {why}: every build gets "
+                        message=(f"{install.words[0]} installs `{url}`, which follows {why}: every build "
+                                 "gets "
                                  "whatever that branch holds then; pin a tag or commit (`...@v1.2.3` or "
                                  "`.../archive/<commit>.zip`)"),
                         fix="pin the URL to a release tag or a commit hash",
@@ -419,7 +453,8 @@ def pip_install_moving_url(project: Project) -> Iterator[Finding]:
                 continue
             yield Finding(
                 span=requirement.span,
-                message=(f"`{requirement.text.strip()}` follows {why}, and a Dockerfile installs {path}: every build "
+                message=(f"`{requirement.text.strip()}` follows {why}, and a Dockerfile installs {path}: "
+                         "every build "
                          "gets whatever that branch holds then; pin a tag or commit"),
                 fix="pin the URL to a release tag or a commit hash",
             )
@@ -567,14 +602,17 @@ def git_clone_unpinned(project: Project) -> Iterator[Finding]:
                             continue
                         if branch.lower() not in _BRANCHES:
                             continue
-                    directory = directory or re.sub(r"\.git$", "", url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1])
+                    last = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+                    directory = directory or re.sub(r"\.git$", "", last)
                     if _pinned_later(runs, run_index, index, directory, workdirs):
                         continue
                     what = f"the branch `{branch}`" if branch else "the default branch"
                     yield Finding(
                         span=span,
-                        message=(f"git clone of {url} takes {what}, so the image gets whatever it holds on the day "
-                                 "of the build (and the layer cache hides upstream changes); clone a tag with "
+                        message=(f"git clone of {url} takes {what}, so the image gets whatever it holds on "
+                                 "the day "
+                                 "of the build (and the layer cache hides upstream changes); clone a tag "
+                                 "with "
                                  "`--branch <tag>` or check out a commit after cloning"),
                         fix=f"git clone --depth 1 --branch <tag> {url}   (or: git checkout <commit>)",
                     )
@@ -586,8 +624,9 @@ def _git_add(inst: Instruction, path: str) -> Iterator[Finding]:
         return
     for word in words:
         lowered = word.lower()
-        is_git = lowered.startswith("git@") or (lowered.startswith(("https://", "http://", "ssh://", "git://"))
-                                                 and (".git" in lowered.split("#", 1)[0][-5:] or "#" in lowered))
+        remote = lowered.startswith(("https://", "http://", "ssh://", "git://"))
+        repo_like = lowered.split("#", 1)[0].endswith(".git") or "#" in lowered
+        is_git = lowered.startswith("git@") or (remote and repo_like)
         if not is_git or "$" in word:
             continue
         ref = word.split("#", 1)[1].split(":", 1)[0] if "#" in word else ""
@@ -596,7 +635,8 @@ def _git_add(inst: Instruction, path: str) -> Iterator[Finding]:
         what = f"the branch `{ref}`" if ref else "the default branch"
         yield Finding(
             span=inst.locate(word),
-            message=(f"ADD {word} fetches {what} of a git repository: every build gets what it holds then; add "
+            message=(f"ADD {word} fetches {what} of a git repository: every build gets what it holds then; "
+                     "add "
                      "`#<tag>` or `#<commit>` to the URL (or --checksum)"),
             fix=f"ADD {word.split('#', 1)[0]}#<tag> ...",
         )
@@ -642,10 +682,13 @@ def client_setting_as_build_arg(project: Project) -> Iterator[Finding]:
                 if name in _CLIENT_VARS:
                     yield Finding(
                         span=_arg_span(service, name),
-                        message=(f"build arg {name} of service {service.name!r} does nothing: it {_CLIENT_VARS[name]} "
-                                 "and is read from the shell environment of the command, not from build args; "
+                        message=(f"build arg {name} of service {service.name!r} does nothing: it "
+                                 f"{_CLIENT_VARS[name]} "
+                                 "and is read from the shell environment of the command, not from build "
+                                 "args; "
                                  "remove it (BuildKit is the default in compose v2)"),
-                        fix=f"remove {name} from build.args; if needed, export {name}=1 before running compose",
+                        fix=f"remove {name} from build.args; if needed, export {name}=1 before running "
+                            "compose",
                     )
     for path, document in sorted(project.dockerfiles.items()):
         for inst in document.instructions:
@@ -655,7 +698,8 @@ def client_setting_as_build_arg(project: Project) -> Iterator[Finding]:
                 if kv.key in _CLIENT_VARS:
                     yield Finding(
                         span=kv.span,
-                        message=(f"{inst.keyword} {kv.key} in {path} does nothing: it {_CLIENT_VARS[kv.key]} and is "
+                        message=(f"{inst.keyword} {kv.key} in {path} does nothing: it "
+                                 f"{_CLIENT_VARS[kv.key]} and is "
                                  "read by the docker CLI before the build starts, not inside it; remove it"),
                         fix=f"remove {inst.keyword} {kv.key}",
                     )
@@ -701,8 +745,10 @@ def inline_cache_unused(project: Project) -> Iterator[Finding]:
                 if kv.key == "BUILDKIT_INLINE_CACHE" and _truthy(kv.value):
                     yield Finding(
                         span=kv.span,
-                        message=(f"ARG BUILDKIT_INLINE_CACHE=1 in {path} writes an inline cache, but no compose "
-                                 "service reads one with build.cache_from; add cache_from (or --cache-from in CI) "
+                        message=(f"ARG BUILDKIT_INLINE_CACHE=1 in {path} writes an inline cache, but no "
+                                 "compose "
+                                 "service reads one with build.cache_from; add cache_from (or --cache-from "
+                                 "in CI) "
                                  "or drop the ARG"),
                         fix="compose: build.cache_from: [<image>]",
                     )
@@ -710,7 +756,8 @@ def inline_cache_unused(project: Project) -> Iterator[Finding]:
 
 # --- DA858 -----------------------------------------------------------------------------------
 
-_DEV_TOKENS = frozenset({"dev", "development", "local", "override", "debug", "test", "tests", "ci", "example"})
+_DEV_TOKENS = frozenset({"dev", "development", "local", "override", "debug", "test", "tests", "ci",
+                         "example"})
 _PROD_TOKENS = frozenset({"prod", "production", "prd", "release", "deploy"})
 _DEV_COMMAND = re.compile(r"(?:--reload\b|--debug\b|\bnodemon\b|\bnpm run dev\b|\bnext dev\b|\byarn dev\b|"
                           r"\bpnpm dev\b|\bvite\b(?! build)|\bwatch\b|runserver)")
@@ -798,10 +845,14 @@ def code_mounted_in_production(project: Project) -> Iterator[Finding]:
                 inst, dest = copied
                 yield Finding(
                     span=volume.span,
-                    message=(f"service {service.name!r} bind-mounts {volume.source} over {target}, where the image "
-                             f"has its code ({dest}), and this is a production setup ({reason}): the container runs "
-                             "the host's checkout instead of the image, so the image cannot be deployed elsewhere "
-                             "and rolling back the image changes nothing; remove the mount and rebuild to deploy"),
+                    message=(f"service {service.name!r} bind-mounts {volume.source} over {target}, where "
+                             "the image "
+                             f"has its code ({dest}), and this is a production setup ({reason}): the "
+                             "container runs "
+                             "the host's checkout instead of the image, so the image cannot be deployed "
+                             "elsewhere "
+                             "and rolling back the image changes nothing; remove the mount and rebuild to "
+                             "deploy"),
                     related=(Related(inst.span, f"the image copies the code to {dest}"),),
                     fix="remove the bind mount from the production compose file; keep it in a dev override",
                 )

@@ -44,16 +44,66 @@ if TYPE_CHECKING:
     from dockaudit.project import Project
 
 #: shell builtins and words that are not programs to look up
-BUILTINS = frozenset({
-    "cd", "echo", "exit", "export", "set", "unset", "test", "[", "[[", "true", "false", ":", "printf", "read",
-    "source", ".", "eval", "exec", "trap", "wait", "shift", "return", "local", "readonly", "umask", "ulimit",
-    "type", "command", "hash", "alias", "let", "declare", "typeset", "builtin", "times", "kill", "getopts",
-})
+BUILTINS = frozenset(
+    {
+        "cd",
+        "echo",
+        "exit",
+        "export",
+        "set",
+        "unset",
+        "test",
+        "[",
+        "[[",
+        "true",
+        "false",
+        ":",
+        "printf",
+        "read",
+        "source",
+        ".",
+        "eval",
+        "exec",
+        "trap",
+        "wait",
+        "shift",
+        "return",
+        "local",
+        "readonly",
+        "umask",
+        "ulimit",
+        "type",
+        "command",
+        "hash",
+        "alias",
+        "let",
+        "declare",
+        "typeset",
+        "builtin",
+        "times",
+        "kill",
+        "getopts",
+    }
+)
 #: ARGs Docker defines by itself (proxies, BuildKit switches, platform)
-PREDEFINED_ARGS = frozenset({
-    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy",
-    "ALL_PROXY", "all_proxy", "SOURCE_DATE_EPOCH",
-}) | BUILTIN_ARGS
+PREDEFINED_ARGS = (
+    frozenset(
+        {
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "FTP_PROXY",
+            "ftp_proxy",
+            "NO_PROXY",
+            "no_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "SOURCE_DATE_EPOCH",
+        }
+    )
+    | BUILTIN_ARGS
+)
 PYTHON_SERVERS = frozenset({"uvicorn", "gunicorn", "hypercorn", "granian", "daphne"})
 _PYTHON = re.compile(r"^python(?:\d+(?:\.\d+)*)?$")
 _MODULE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -100,8 +150,11 @@ class RunTarget:
 
 
 def _dockerfile_ok(document: Dockerfile | None) -> bool:
-    return document is not None and bool(document.stages) and not any(
-        d.rule == "DA001" for d in document.diagnostics)
+    return (
+        document is not None
+        and bool(document.stages)
+        and not any(d.rule == "DA001" for d in document.diagnostics)
+    )
 
 
 def _run_targets(project: Project) -> list[RunTarget]:
@@ -134,7 +187,9 @@ def _run_targets(project: Project) -> list[RunTarget]:
         source = next((t for t in targets if t.link is builder), None)
         if source is None:
             continue
-        targets.append(RunTarget(builder.stage, source.contents, source.dockerfile_path, link, borrowed_from=builder))
+        targets.append(
+            RunTarget(builder.stage, source.contents, source.dockerfile_path, link, borrowed_from=builder)
+        )
     for path, document in sorted(project.dockerfiles.items()):
         if path in built or not _dockerfile_ok(document):
             continue
@@ -149,8 +204,11 @@ def _run_targets(project: Project) -> list[RunTarget]:
 
 def _external_services(project: Project) -> Iterator[tuple[Service, str]]:
     """Services that only run a registry image nobody in the project builds."""
-    built_images = {(id(link.compose), link.service.image) for link in service_builds(project)
-                    if link.service.build is not None and link.service.image}
+    built_images = {
+        (id(link.compose), link.service.image)
+        for link in service_builds(project)
+        if link.service.build is not None and link.service.image
+    }
     for link in service_builds(project):
         service = link.service
         if service.build is None and service.image and (id(link.compose), service.image) not in built_images:
@@ -164,7 +222,7 @@ def _external_services(project: Project) -> Iterator[tuple[Service, str]]:
 class Need:
     """Something a command needs in the image."""
 
-    kind: str      # exe, npx, py-module, file, npm-script, prisma-schema, alembic-ini, py-app
+    kind: str  # exe, npx, py-module, file, npm-script, prisma-schema, alembic-ini, py-app
     name: str
     word: str
     cwd: str
@@ -179,7 +237,7 @@ def _option_value(args: list[str], *names: str) -> str | None:
             if arg == name and index + 1 < len(args):
                 return args[index + 1]
             if name.startswith("--") and arg.startswith(name + "="):
-                return arg[len(name) + 1:]
+                return arg[len(name) + 1 :]
             if not name.startswith("--") and len(name) == 2 and arg.startswith(name) and len(arg) > 2:
                 return arg[2:]
     return None
@@ -203,37 +261,190 @@ def _positionals(args: list[str], takes_value: set[str]) -> list[str]:
 
 
 _SERVER_VALUES = {
-    "uvicorn": {"--host", "--port", "--uds", "--fd", "--reload-dir", "--reload-include", "--reload-exclude",
-                "--reload-delay", "--workers", "--loop", "--http", "--ws", "--ws-max-size", "--ws-max-queue",
-                "--ws-ping-interval", "--ws-ping-timeout", "--ws-per-message-deflate", "--lifespan",
-                "--interface", "--env-file", "--log-config", "--log-level", "--root-path", "--limit-concurrency",
-                "--backlog", "--limit-max-requests", "--timeout-keep-alive", "--timeout-graceful-shutdown",
-                "--ssl-keyfile", "--ssl-certfile", "--ssl-keyfile-password", "--ssl-version", "--ssl-cert-reqs",
-                "--ssl-ca-certs", "--ssl-ciphers", "--header", "--app-dir", "--h11-max-incomplete-event-size",
-                "--forwarded-allow-ips"},
-    "gunicorn": {"-c", "--config", "-b", "--bind", "-w", "--workers", "-k", "--worker-class", "--threads",
-                 "--worker-connections", "--max-requests", "--max-requests-jitter", "-t", "--timeout",
-                 "--graceful-timeout", "--keep-alive", "--chdir", "--pythonpath", "--log-level", "--access-logfile",
-                 "--error-logfile", "--log-file", "--access-logformat", "--log-config", "-u", "--user", "-g",
-                 "--group", "-e", "--env", "-n", "--name", "--forwarded-allow-ips", "--backlog", "-p", "--pid",
-                 "--worker-tmp-dir", "--certfile", "--keyfile", "--limit-request-line", "--statsd-host",
-                 "--logger-class", "-m", "--umask", "--capture-output"},
-    "hypercorn": {"-b", "--bind", "-w", "--workers", "-k", "--worker-class", "-c", "--config", "--root-path",
-                  "--log-level", "--access-logfile", "--error-logfile", "--certfile", "--keyfile",
-                  "--keep-alive", "--graceful-timeout", "--backlog", "-u", "-g", "--user", "--group",
-                  "--umask", "--pid", "--access-logformat", "--log-config", "--quic-bind", "--insecure-bind"},
-    "granian": {"--host", "--port", "--interface", "--workers", "--threads", "--blocking-threads",
-                "--runtime-threads", "--loop", "--http", "--backlog", "--log-level", "--ssl-keyfile",
-                "--ssl-certificate", "--url-path-prefix", "--working-dir", "--respawn-interval", "--pid-file",
-                "--workers-lifetime", "--runtime-mode", "--task-impl", "--backpressure", "--log-config",
-                "--access-log-fmt", "--ssl-keyfile-password", "--static-path-route", "--static-path-mount"},
-    "daphne": {"-b", "--bind", "-p", "--port", "-u", "--unix-socket", "--fd", "-e", "--endpoint",
-               "--websocket_timeout", "--ping-interval", "--ping-timeout", "--application-close-timeout",
-               "--root-path", "--access-log", "--log-fmt", "-v", "--verbosity", "--proxy-headers-host",
-               "--proxy-headers-port", "--server-name"},
+    "uvicorn": {
+        "--host",
+        "--port",
+        "--uds",
+        "--fd",
+        "--reload-dir",
+        "--reload-include",
+        "--reload-exclude",
+        "--reload-delay",
+        "--workers",
+        "--loop",
+        "--http",
+        "--ws",
+        "--ws-max-size",
+        "--ws-max-queue",
+        "--ws-ping-interval",
+        "--ws-ping-timeout",
+        "--ws-per-message-deflate",
+        "--lifespan",
+        "--interface",
+        "--env-file",
+        "--log-config",
+        "--log-level",
+        "--root-path",
+        "--limit-concurrency",
+        "--backlog",
+        "--limit-max-requests",
+        "--timeout-keep-alive",
+        "--timeout-graceful-shutdown",
+        "--ssl-keyfile",
+        "--ssl-certfile",
+        "--ssl-keyfile-password",
+        "--ssl-version",
+        "--ssl-cert-reqs",
+        "--ssl-ca-certs",
+        "--ssl-ciphers",
+        "--header",
+        "--app-dir",
+        "--h11-max-incomplete-event-size",
+        "--forwarded-allow-ips",
+    },
+    "gunicorn": {
+        "-c",
+        "--config",
+        "-b",
+        "--bind",
+        "-w",
+        "--workers",
+        "-k",
+        "--worker-class",
+        "--threads",
+        "--worker-connections",
+        "--max-requests",
+        "--max-requests-jitter",
+        "-t",
+        "--timeout",
+        "--graceful-timeout",
+        "--keep-alive",
+        "--chdir",
+        "--pythonpath",
+        "--log-level",
+        "--access-logfile",
+        "--error-logfile",
+        "--log-file",
+        "--access-logformat",
+        "--log-config",
+        "-u",
+        "--user",
+        "-g",
+        "--group",
+        "-e",
+        "--env",
+        "-n",
+        "--name",
+        "--forwarded-allow-ips",
+        "--backlog",
+        "-p",
+        "--pid",
+        "--worker-tmp-dir",
+        "--certfile",
+        "--keyfile",
+        "--limit-request-line",
+        "--statsd-host",
+        "--logger-class",
+        "-m",
+        "--umask",
+        "--capture-output",
+    },
+    "hypercorn": {
+        "-b",
+        "--bind",
+        "-w",
+        "--workers",
+        "-k",
+        "--worker-class",
+        "-c",
+        "--config",
+        "--root-path",
+        "--log-level",
+        "--access-logfile",
+        "--error-logfile",
+        "--certfile",
+        "--keyfile",
+        "--keep-alive",
+        "--graceful-timeout",
+        "--backlog",
+        "-u",
+        "-g",
+        "--user",
+        "--group",
+        "--umask",
+        "--pid",
+        "--access-logformat",
+        "--log-config",
+        "--quic-bind",
+        "--insecure-bind",
+    },
+    "granian": {
+        "--host",
+        "--port",
+        "--interface",
+        "--workers",
+        "--threads",
+        "--blocking-threads",
+        "--runtime-threads",
+        "--loop",
+        "--http",
+        "--backlog",
+        "--log-level",
+        "--ssl-keyfile",
+        "--ssl-certificate",
+        "--url-path-prefix",
+        "--working-dir",
+        "--respawn-interval",
+        "--pid-file",
+        "--workers-lifetime",
+        "--runtime-mode",
+        "--task-impl",
+        "--backpressure",
+        "--log-config",
+        "--access-log-fmt",
+        "--ssl-keyfile-password",
+        "--static-path-route",
+        "--static-path-mount",
+    },
+    "daphne": {
+        "-b",
+        "--bind",
+        "-p",
+        "--port",
+        "-u",
+        "--unix-socket",
+        "--fd",
+        "-e",
+        "--endpoint",
+        "--websocket_timeout",
+        "--ping-interval",
+        "--ping-timeout",
+        "--application-close-timeout",
+        "--root-path",
+        "--access-log",
+        "--log-fmt",
+        "-v",
+        "--verbosity",
+        "--proxy-headers-host",
+        "--proxy-headers-port",
+        "--server-name",
+    },
 }
-_NODE_VALUES = {"-r", "--require", "--import", "--loader", "--experimental-loader", "--env-file", "--inspect-port",
-                "--max-old-space-size", "--title", "--input-type", "--conditions", "-C", "--stack-size"}
+_NODE_VALUES = {
+    "-r",
+    "--require",
+    "--import",
+    "--loader",
+    "--experimental-loader",
+    "--env-file",
+    "--inspect-port",
+    "--max-old-space-size",
+    "--title",
+    "--input-type",
+    "--conditions",
+    "-C",
+    "--stack-size",
+}
 _PY_VALUES = {"-X", "-W", "--check-hash-based-pycs"}
 
 
@@ -312,11 +523,13 @@ def _analyse(words: list[str], cwd: str, needs: list[Need], depth: int) -> None:
         if base == "pnpm" and args[:1] == ["dlx"]:
             return  # downloads by design
         needs.append(Need("npx", bin_name, spec, cwd, text, extra={"via": base, "package": package}))
-        after = rest[rest.index(spec) + 1:] if spec in rest else []
+        after = rest[rest.index(spec) + 1 :] if spec in rest else []
         _tool(bin_name, after, cwd, text, needs)
         return
     if base in ("npm", "yarn", "pnpm"):
-        positionals = _positionals(args, {"--prefix", "-w", "--workspace", "--cwd", "-C", "--dir", "--filter"})
+        positionals = _positionals(
+            args, {"--prefix", "-w", "--workspace", "--cwd", "-C", "--dir", "--filter"}
+        )
         prefix = _option_value(args, "--prefix", "--cwd", "-C", "--dir")
         folder = posixpath.normpath(posixpath.join(cwd, prefix)) if prefix and "$" not in prefix else cwd
         if not positionals:
@@ -324,8 +537,14 @@ def _analyse(words: list[str], cwd: str, needs: list[Need], depth: int) -> None:
         action = positionals[0]
         if action in ("start", "test", "stop", "restart"):
             needs.append(Need("npm-script", action, action, folder, text, extra={"via": base}))
-        elif action in ("run", "run-script", "rum", "urn") and len(positionals) > 1 and "$" not in positionals[1]:
-            needs.append(Need("npm-script", positionals[1], positionals[1], folder, text, extra={"via": base}))
+        elif (
+            action in ("run", "run-script", "rum", "urn")
+            and len(positionals) > 1
+            and "$" not in positionals[1]
+        ):
+            needs.append(
+                Need("npm-script", positionals[1], positionals[1], folder, text, extra={"via": base})
+            )
         return
     if base in ("node", "nodejs", "bun", "deno"):
         if base != "node" and base != "nodejs":
@@ -345,7 +564,7 @@ def _analyse(words: list[str], cwd: str, needs: list[Need], depth: int) -> None:
                 if "$" in module:
                     return
                 needs.append(Need("py-module", module, module, cwd, text))
-                _tool(module.split(".", 1)[0], args[index + 2:], cwd, text, needs)
+                _tool(module.split(".", 1)[0], args[index + 2 :], cwd, text, needs)
                 return
             if arg.startswith("-m") and len(arg) > 2:
                 needs.append(Need("py-module", arg[2:], arg, cwd, text))
@@ -390,8 +609,16 @@ def _tool(name: str, args: list[str], cwd: str, text: str, needs: list[Need]) ->
             return
         if name == "gunicorn" and ":" not in spec and "(" not in spec:
             pass
-        needs.append(Need("py-app", module, spec, cwd, text,
-                          explicit=app_dir if app_dir and "$" not in app_dir else None))
+        needs.append(
+            Need(
+                "py-app",
+                module,
+                spec,
+                cwd,
+                text,
+                explicit=app_dir if app_dir and "$" not in app_dir else None,
+            )
+        )
         return
     if name == "celery":
         app = _option_value(args, "-A", "--app")
@@ -402,8 +629,12 @@ def _tool(name: str, args: list[str], cwd: str, text: str, needs: list[Need]) ->
         return
     if name == "streamlit":
         positionals = _positionals(args, {"--server.port", "--server.address"})
-        if len(positionals) > 1 and positionals[0] == "run" and "$" not in positionals[1] \
-                and "://" not in positionals[1]:
+        if (
+            len(positionals) > 1
+            and positionals[0] == "run"
+            and "$" not in positionals[1]
+            and "://" not in positionals[1]
+        ):
             needs.append(Need("file", positionals[1], positionals[1], cwd, text, extra={"what": "python"}))
 
 
@@ -453,9 +684,18 @@ def _word_span(target: RunTarget, word: str, fallback: Span | None) -> tuple[Spa
 def _target_related(target: RunTarget) -> list[Related]:
     out: list[Related] = []
     service = target.service
-    if service is not None and target.borrowed_from is None and service.build is not None and service.build.target:
-        out.append(Related(service.value_span_of("build", "target"),
-                           f"service {service.name!r} builds {target.stage.label}"))
+    if (
+        service is not None
+        and target.borrowed_from is None
+        and service.build is not None
+        and service.build.target
+    ):
+        out.append(
+            Related(
+                service.value_span_of("build", "target"),
+                f"service {service.name!r} builds {target.stage.label}",
+            )
+        )
     elif target.borrowed_from is not None:
         builder = target.borrowed_from.service
         out.append(Related(builder.value_span_of("image"), f"service {builder.name!r} builds this image"))
@@ -468,8 +708,13 @@ def _start_words(target: RunTarget) -> tuple[list[str], Span | None, list[str]] 
     if target.link is not None:
         link = target.link
         if target.borrowed_from is not None:
-            link = ServiceBuild(link.compose, link.service, target.borrowed_from.dockerfile_path,
-                                target.borrowed_from.dockerfile, target.stage)
+            link = ServiceBuild(
+                link.compose,
+                link.service,
+                target.borrowed_from.dockerfile_path,
+                target.borrowed_from.dockerfile,
+                target.stage,
+            )
         started = start_command(link)
         if started is None or not started.words:
             return None
@@ -513,9 +758,15 @@ def _other_stages_with(target: RunTarget, check) -> list[Stage]:
     for stage in document.stages:
         if stage is target.stage:
             continue
-        contents = contents_of(target.contents.project, stage, target.contents.context, target.dockerfile_path,
-                               target.link.service.build.args if target.link is not None
-                               and target.link.service.build is not None else None)
+        contents = contents_of(
+            target.contents.project,
+            stage,
+            target.contents.context,
+            target.dockerfile_path,
+            target.link.service.build.args
+            if target.link is not None and target.link.service.build is not None
+            else None,
+        )
         try:
             if check(contents).state == YES:
                 out.append(stage)
@@ -556,20 +807,26 @@ def _check_executable(target: RunTarget, need: Need) -> Presence:
         if found.state == YES:
             return found
         directory = posixpath.dirname(path)
-        if directory in ("/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin") or \
-                re.search(r"/(?:\.?venv|env)/bin$", directory):
-            by_name = contents.executable(posixpath.basename(path))
-            return by_name if by_name.state != YES else by_name
+        if directory in (
+            "/usr/local/bin",
+            "/usr/bin",
+            "/bin",
+            "/usr/local/sbin",
+            "/usr/sbin",
+            "/sbin",
+        ) or re.search(r"/(?:\.?venv|env)/bin$", directory):
+            return contents.executable(posixpath.basename(path))
         if found.state != NO:
             return found
-        # a script of the project: certain only when the project has it and it was left out
-        candidates = [p for p in contents.project.tree.files if p.endswith("/" + program.lstrip("./"))
-                      or p == program.lstrip("./")] if not program.startswith("/") else \
-            [p for p in contents.project.tree.files if p.endswith(posixpath.basename(program))
-             and "/" + p == program[-len(p) - 1:]]
+        # a script of the project: certain only when the build context has it and it was left out
+        relative = program[2:] if program.startswith("./") else program.lstrip("/")
+        candidates = _in_context(
+            target, lambda p: p == relative or p.endswith("/" + relative) or relative.endswith("/" + p)
+        )
         if candidates:
-            return Presence(NO, f"{program} is not copied into the image at {path}"
-                            + (f" (the project has {candidates[0]})" if candidates else ""), found.related)
+            return Presence(
+                NO, f"nothing copies it to {path} (the project has {candidates[0]})", found.related
+            )
         return Presence(UNKNOWN, "")
     return contents.executable(program)
 
@@ -650,41 +907,65 @@ def _runtime_mount_hides(target: RunTarget, need: Need) -> bool:
 
 def _is_script(program: str) -> bool:
     base = posixpath.basename(program)
-    return base.endswith((".sh", ".bash")) or "entrypoint" in base or "docker-entry" in base or \
-        base in ("start", "run", "boot", "init")
+    return (
+        base.endswith((".sh", ".bash"))
+        or "entrypoint" in base
+        or "docker-entry" in base
+        or base in ("start", "run", "boot", "init")
+    )
 
 
-def _command_finding(target: RunTarget, need: Need, presence: Presence, span: Span, written: str,
-                     subject: str, cap: Severity | None) -> Finding:
+def _command_finding(
+    target: RunTarget,
+    need: Need,
+    presence: Presence,
+    span: Span,
+    written: str,
+    subject: str,
+    cap: Severity | None,
+) -> Finding:
     contents = target.contents
     name = posixpath.basename(need.name)
     if need.kind == "npx":
         other = _other_stages_with(target, lambda c: c.node_bin(need.name, need.cwd))
         via = need.extra.get("via", "npx")
-        message = (f"{target.who} runs `{need.command}` in {target.where}, which has no {need.name} in "
-                   f"node_modules: {presence.reason}. {via} would then try to download {need.name} from the "
-                   "registry when the container starts (this fails without network access, and runs whatever "
-                   f"version is newest rather than the one package.json pins){_suggest_stage(target, other)}")
+        message = (
+            f"{target.who} runs `{need.command}` in {target.where}, which has no {need.name} in "
+            f"node_modules: {presence.reason}. {via} would then try to download {need.name} from the "
+            "registry when the container starts (this fails without network access, and runs whatever "
+            f"version is newest rather than the one package.json pins){_suggest_stage(target, other)}"
+        )
         packages = node_bin_packages(need.name) or [need.name]
-        fix = (f"run the command in a stage whose node_modules has {packages[0]} (for example the stage that "
-               f"runs a full `npm ci`), or move {packages[0]} from devDependencies to dependencies")
+        fix = (
+            f"run the command in a stage whose node_modules has {packages[0]} (for example the stage that "
+            f"runs a full `npm ci`), or move {packages[0]} from devDependencies to dependencies"
+        )
     elif need.kind == "py-module":
         packages = python_module_packages(need.name) or [need.name]
         other = _other_stages_with(target, lambda c: c.python_package(packages))
-        message = (f"{target.who} runs `{need.command}`, but {target.where} does not install the Python package "
-                   f"{packages[0]}: {presence.reason}{_suggest_stage(target, other)}")
-        fix = f"install {packages[0]} in that stage (add it to the requirements it installs), or run another target"
+        message = (
+            f"{target.who} runs `{need.command}`, but {target.where} does not install the Python package "
+            f"{packages[0]}: {presence.reason}{_suggest_stage(target, other)}"
+        )
+        fix = (
+            f"install {packages[0]} in that stage (add it to the requirements it installs), or run another "
+            "target"
+        )
     elif "/" in need.name:
-        message = (f"{target.who} starts {need.name}, which is not in {target.where}: {presence.reason}")
+        message = f"{target.who} starts {need.name}, which is not in {target.where}: {presence.reason}"
         fix = "COPY the script into the image (and make it executable), or correct the path"
     else:
         other = _other_stages_with(target, lambda c: c.executable(name))
         python_packages = python_script_packages(name)
-        message = (f"{target.who} runs `{need.command}`, but `{name}` is not in {target.where}: {presence.reason}"
-                   f"{_suggest_stage(target, other)}")
+        message = (
+            f"{target.who} runs `{need.command}`, but `{name}` is not in {target.where}: {presence.reason}"
+            f"{_suggest_stage(target, other)}"
+        )
         if python_packages is not None:
-            fix = (f"install {python_packages[0]} in that stage (add it to the requirements it installs), or "
-                   "build a target that has it")
+            fix = (
+                f"install {python_packages[0]} in that stage (add it to the requirements it installs), or "
+                "build a target that has it"
+            )
         else:
             manager = contents.facts.package_manager if contents.facts is not None else None
             if manager == "apk":
@@ -695,8 +976,13 @@ def _command_finding(target: RunTarget, need: Need, presence: Presence, span: Sp
                 how = f"the {manager} package that provides {name}"
             fix = f"install it in the stage the service runs ({how}), or build a target that has it"
     related = [*presence.related, *_target_related(target)]
-    return Finding(span=span, message=message, related=tuple(_dedupe(related)[:6]), fix=fix,
-                   severity=_severity(presence, cap))
+    return Finding(
+        span=span,
+        message=message,
+        related=tuple(_dedupe(related)[:6]),
+        fix=fix,
+        severity=_severity(presence, cap),
+    )
 
 
 def _dedupe(related: list[Related]) -> list[Related]:
@@ -755,8 +1041,10 @@ def _mounted(target: RunTarget, path: str) -> bool:
     if service is None:
         return False
     for volume in service.volumes:
-        if volume.target and (path == posixpath.normpath(volume.target)
-                              or path.startswith(posixpath.normpath(volume.target).rstrip("/") + "/")):
+        if volume.target and (
+            path == posixpath.normpath(volume.target)
+            or path.startswith(posixpath.normpath(volume.target).rstrip("/") + "/")
+        ):
             return True
     return False
 
@@ -780,8 +1068,16 @@ def _file_need(target: RunTarget, need: Need) -> tuple[Presence, str, str, list[
                 paths = [posixpath.normpath(posixpath.join(cwd, configured))]
                 wanted = configured
             else:
-                paths = [posixpath.join(cwd, p) for p in ("prisma/schema.prisma", "schema.prisma", "prisma/schema",
-                                                           "prisma.config.ts", "prisma.config.js")]
+                paths = [
+                    posixpath.join(cwd, p)
+                    for p in (
+                        "prisma/schema.prisma",
+                        "schema.prisma",
+                        "prisma/schema",
+                        "prisma.config.ts",
+                        "prisma.config.js",
+                    )
+                ]
                 wanted = "prisma/schema.prisma"
         if any(_mounted(target, p) for p in paths):
             return None
@@ -792,9 +1088,13 @@ def _file_need(target: RunTarget, need: Need) -> tuple[Presence, str, str, list[
         if not schemas:
             return None
         related = [Related(Span(schemas[0], 1, 1, 1, 1), "the schema in the project")]
-        return (found, f"{wanted} (prisma {need.word} reads the schema from it)",
-                f"COPY the prisma folder into that stage (`COPY prisma ./prisma`), or run the command in a "
-                "stage that has it", related)
+        return (
+            found,
+            f"{wanted} (prisma {need.word} reads the schema from it)",
+            "COPY the prisma folder into that stage (`COPY prisma ./prisma`), or run the command in a "
+            "stage that has it",
+            related,
+        )
     if need.kind == "alembic-ini":
         if "ALEMBIC_CONFIG" in contents.env():
             return None
@@ -811,9 +1111,13 @@ def _file_need(target: RunTarget, need: Need) -> tuple[Presence, str, str, list[
         if not candidates:
             return None
         related = [Related(Span(candidates[0], 1, 1, 1, 1), "the Alembic configuration in the project")]
-        return (found, f"{name} at {path} (alembic reads it from the working directory)",
-                "COPY alembic.ini (and the migrations folder) to the working directory of that stage, or pass "
-                "`-c <path>`", related)
+        return (
+            found,
+            f"{name} at {path} (alembic reads it from the working directory)",
+            "COPY alembic.ini (and the migrations folder) to the working directory of that stage, or pass "
+            "`-c <path>`",
+            related,
+        )
     if need.kind == "file":
         name = need.name
         if "$" in name or name.startswith("-"):
@@ -827,13 +1131,19 @@ def _file_need(target: RunTarget, need: Need) -> tuple[Presence, str, str, list[
         found = _first_state(contents, options)
         if found.state != NO:
             return None
-        relative = name.lstrip("./") if not name.startswith("/") else None
-        candidates = _in_context(target, lambda p: relative is not None and (p == relative or p.endswith("/" + relative)))
+        relative = name[2:] if name.startswith("./") else name.lstrip("/")
+        candidates = _in_context(
+            target, lambda p: p == relative or p.endswith("/" + relative) or relative.endswith("/" + p)
+        )
         if not candidates:
             return None
         related = [Related(Span(candidates[0], 1, 1, 1, 1), "the file in the project")]
-        return (found, f"{name} (looked for {path})", "COPY the file into that stage, or correct the path or "
-                "working directory", related)
+        return (
+            found,
+            f"{name} (looked for {path})",
+            "COPY the file into that stage, or correct the path or working directory",
+            related,
+        )
     if need.kind == "py-app":
         if contents.python().project_installed:
             return None
@@ -858,14 +1168,19 @@ def _file_need(target: RunTarget, need: Need) -> tuple[Presence, str, str, list[
         if found.state != NO:
             return None
         module_path = "/".join(parts)
-        candidates = _in_context(target, lambda p: p.endswith(module_path + ".py")
-                                 or p.endswith(module_path + "/__init__.py"))
+        candidates = _in_context(
+            target, lambda p: p.endswith(module_path + ".py") or p.endswith(module_path + "/__init__.py")
+        )
         if not candidates:
             return None
         related = [Related(Span(candidates[0], 1, 1, 1, 1), "the module in the project")]
-        return (found, f"the Python module {module} (looked for {module_path}.py under {', '.join(roots)})",
-                "COPY the package into the working directory of that stage, or set the working directory "
-                "(or --app-dir / PYTHONPATH) to where it is copied", related)
+        return (
+            found,
+            f"the Python module {module} (looked for {module_path}.py under {', '.join(roots)})",
+            "COPY the package into the working directory of that stage, or set the working directory "
+            "(or --app-dir / PYTHONPATH) to where it is copied",
+            related,
+        )
     if need.kind == "npm-script":
         folder = cwd
         presence, document = contents.package_json_at(folder)
@@ -875,9 +1190,12 @@ def _file_need(target: RunTarget, need: Need) -> tuple[Presence, str, str, list[
             candidates = _in_context(target, lambda p: posixpath.basename(p) == "package.json")
             if not candidates:
                 return None
-            return (presence, f"package.json in {folder} (`{need.command}` reads the scripts from it)",
-                    "COPY package.json into the working directory of that stage",
-                    [Related(Span(candidates[0], 1, 1, 1, 1), "the package.json in the project")])
+            return (
+                presence,
+                f"package.json in {folder} (`{need.command}` reads the scripts from it)",
+                "COPY package.json into the working directory of that stage",
+                [Related(Span(candidates[0], 1, 1, 1, 1), "the package.json in the project")],
+            )
         if presence.state != YES or document is None or not document.data:
             return None
         if need.name in document.scripts:
@@ -891,10 +1209,12 @@ def _file_need(target: RunTarget, need: Need) -> tuple[Presence, str, str, list[
         names = sorted(document.scripts)
         listing = f"its scripts are {', '.join(names[:8])}" if names else "it has no scripts"
         span = document.key_spans.get("scripts") or Span(document.path, 1, 1, 1, 1)
-        return (Presence(NO, f"{document.path} has no script {need.name!r}; {listing}"),
-                f"the script {need.name!r} in {document.path}",
-                f"add a {need.name!r} script to package.json, or run an existing one",
-                [Related(span, "scripts of the package.json copied into the image")])
+        return (
+            Presence(NO, f"{document.path} has no script {need.name!r}; {listing}"),
+            f"the script {need.name!r} in {document.path}",
+            f"add a {need.name!r} script to package.json, or run an existing one",
+            [Related(span, "scripts of the package.json copied into the image")],
+        )
     return None
 
 
@@ -940,11 +1260,17 @@ def command_file_not_in_image(project: Project) -> Iterator[Finding]:
                 continue
             seen.add(key)
             reason = presence.reason or _copied_summary(target)
-            message = (f"{target.who} runs `{need.command}`, which needs {what}, but it never reaches "
-                       f"{target.where}: {reason}")
-            yield Finding(span=span, message=message,
-                          related=tuple(_dedupe([*related, *presence.related, *_target_related(target)])[:6]),
-                          fix=fix, severity=_severity(presence, cap))
+            message = (
+                f"{target.who} runs `{need.command}`, which needs {what}, but it never reaches "
+                f"{target.where}: {reason}"
+            )
+            yield Finding(
+                span=span,
+                message=message,
+                related=tuple(_dedupe([*related, *presence.related, *_target_related(target)])[:6]),
+                fix=fix,
+                severity=_severity(presence, cap),
+            )
 
 
 # --- DA503 -----------------------------------------------------------------------------------
@@ -1004,18 +1330,24 @@ def _healthcheck_fix(name: str, facts, stage_label: str) -> str:
     if manager == "apk":
         install = f"`RUN apk add --no-cache {name}`"
     elif manager in (None, "apt"):
-        install = f"`RUN apt-get update && apt-get install -y --no-install-recommends {name} && rm -rf " \
-                  "/var/lib/apt/lists/*`"
+        install = (
+            f"`RUN apt-get update && apt-get install -y --no-install-recommends {name} && rm -rf "
+            "/var/lib/apt/lists/*`"
+        )
     else:
         install = f"the {manager} package that provides {name}"
     alternative = ""
     if name in ("curl", "wget"):
         if facts is not None and facts.python:
-            alternative = (" or use Python, which the image has: `python -c \"import urllib.request; "
-                           "urllib.request.urlopen('http://127.0.0.1:PORT/health')\"`")
+            alternative = (
+                ' or use Python, which the image has: `python -c "import urllib.request; '
+                "urllib.request.urlopen('http://127.0.0.1:PORT/health')\"`"
+            )
         elif facts is not None and facts.node:
-            alternative = (" or use Node.js, which the image has: `node -e \"fetch('http://127.0.0.1:PORT/health')"
-                           ".then(r=>process.exit(r.ok?0:1),()=>process.exit(1))\"`")
+            alternative = (
+                " or use Node.js, which the image has: `node -e \"fetch('http://127.0.0.1:PORT/health')"
+                '.then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"`'
+            )
     return f"install {name} in {stage_label} ({install}){alternative}"
 
 
@@ -1045,8 +1377,14 @@ def healthcheck_tool_missing(project: Project) -> Iterator[Finding]:
             if commands is None:
                 continue
             assert service is not None
-            checks.append((commands, service.value_span_of("healthcheck", "test"),
-                           f"the healthcheck of service {service.name!r}", None))
+            checks.append(
+                (
+                    commands,
+                    service.value_span_of("healthcheck", "test"),
+                    f"the healthcheck of service {service.name!r}",
+                    None,
+                )
+            )
         else:
             inst = _dockerfile_healthcheck(target.stage)
             if inst is None:
@@ -1071,8 +1409,10 @@ def healthcheck_tool_missing(project: Project) -> Iterator[Finding]:
                 seen.add(key)
                 yield Finding(
                     span=where,
-                    message=(f"{label} runs {tool}, but {target.where} has no {tool}: {presence.reason}. The "
-                             "check fails every time and the container is reported unhealthy"),
+                    message=(
+                        f"{label} runs {tool}, but {target.where} has no {tool}: {presence.reason}. The "
+                        "check fails every time and the container is reported unhealthy"
+                    ),
                     related=tuple(_dedupe([*presence.related, *_target_related(target)])[:5]),
                     fix=_healthcheck_fix(tool, target.contents.facts, target.stage.label),
                     severity=_severity(presence),
@@ -1100,13 +1440,26 @@ def healthcheck_tool_missing(project: Project) -> Iterator[Finding]:
             seen.add((span, name))
             yield Finding(
                 span=span,
-                message=(f"the healthcheck of service {service.name!r} runs {name}, but the image {image} does "
-                         f"not ship {name}. The check fails every time and the container is reported unhealthy"),
+                message=(
+                    f"the healthcheck of service {service.name!r} runs {name}, but the image {image} does "
+                    f"not ship {name}. The check fails every time and the container is reported unhealthy"
+                ),
                 related=(Related(service.value_span_of("image"), f"runs {image}"),),
-                fix=(f"use a tool the image has (for example "
-                     f"{'wget' if facts.has('wget') else 'python' if facts.python else 'node' if facts.node else 'a shell test'}"
-                     f"), or build an image on {image} that installs {name}"),
+                fix=(
+                    f"use a tool the image has (for example {_probe_tool(facts)}), or build an image on "
+                    f"{image} that installs {name}"
+                ),
             )
+
+
+def _probe_tool(facts) -> str:
+    if facts.has("wget"):
+        return "wget"
+    if facts.python:
+        return "python"
+    if facts.node:
+        return "node"
+    return "a shell test"
 
 
 # --- DA504 -----------------------------------------------------------------------------------
@@ -1117,8 +1470,12 @@ def _build_identity(link: ServiceBuild) -> tuple:
     assert build is not None
     stage = link.stage
     target = stage.index if stage is not None else (build.target or "").lower()
-    return (build.context, build.dockerfile if build.dockerfile_inline is None else build.dockerfile_inline, target,
-            tuple(sorted((k, "" if v is None else str(v)) for k, v in build.args.items())))
+    return (
+        build.context,
+        build.dockerfile if build.dockerfile_inline is None else build.dockerfile_inline,
+        target,
+        tuple(sorted((k, "" if v is None else str(v)) for k, v in build.args.items())),
+    )
 
 
 def _differences(a: ServiceBuild, b: ServiceBuild) -> list[str]:
@@ -1128,20 +1485,33 @@ def _differences(a: ServiceBuild, b: ServiceBuild) -> list[str]:
     if first.context != second.context:
         out.append(f"context {first.context_raw!r} vs {second.context_raw!r}")
     if (first.dockerfile, first.dockerfile_inline) != (second.dockerfile, second.dockerfile_inline):
-        out.append(f"dockerfile {first.dockerfile_raw or first.dockerfile!r} vs {second.dockerfile_raw or second.dockerfile!r}")
+        first_file = first.dockerfile_raw or first.dockerfile
+        second_file = second.dockerfile_raw or second.dockerfile
+        out.append(f"dockerfile {first_file!r} vs {second_file!r}")
     stage_a = a.stage.name or str(a.stage.index) if a.stage is not None else first.target
     stage_b = b.stage.name or str(b.stage.index) if b.stage is not None else second.target
     same_file = (first.dockerfile, first.dockerfile_inline) == (second.dockerfile, second.dockerfile_inline)
-    if same_file and ((a.stage is not None and b.stage is not None and a.stage is not b.stage)
-                      or (a.stage is None and (first.target or "").lower() != (second.target or "").lower())):
+    if same_file and (
+        (a.stage is not None and b.stage is not None and a.stage is not b.stage)
+        or (a.stage is None and (first.target or "").lower() != (second.target or "").lower())
+    ):
         described_a = f"target {stage_a!r}" if first.target else f"the final stage ({stage_a})"
         described_b = f"target {stage_b!r}" if second.target else f"the final stage ({stage_b})"
         out.append(f"{described_a} vs {described_b}")
     if dict(first.args) != dict(second.args):
-        keys = sorted(set(first.args) ^ set(second.args) | {k for k in first.args if k in second.args
-                                                             and first.args[k] != second.args[k]})
+        keys = sorted(
+            set(first.args) ^ set(second.args)
+            | {k for k in first.args if k in second.args and first.args[k] != second.args[k]}
+        )
         out.append(f"build args ({', '.join(keys[:4])})")
     return out
+
+
+def _renamed(image: str, service: str) -> str:
+    repository, colon, tag = image.rpartition(":")
+    if not colon or "/" in tag:
+        return f"{image}-{service}"
+    return f"{repository}-{service}:{tag}"
 
 
 @rule("DA504")
@@ -1177,16 +1547,22 @@ def shared_image_tag(project: Project) -> Iterator[Finding]:
                 service, earlier = other.service, first.service
                 yield Finding(
                     span=service.value_span_of("image"),
-                    message=(f"services {earlier.name!r} and {service.name!r} both tag their build as image "
-                             f"{image!r}, but build different things ({'; '.join(differences)}): the build "
-                             "that finishes last owns the tag, and both services run that one image, so one "
-                             "of them runs the wrong target"),
-                    related=(Related(earlier.value_span_of("image"), f"service {earlier.name!r} tags {image!r}"),
-                             Related(earlier.span_of("build"), f"service {earlier.name!r} builds here"),
-                             Related(service.span_of("build"), f"service {service.name!r} builds here")),
-                    fix=(f"give each build its own image name (for example {image.split(':')[0]}-{service.name}"
-                         f"{':' + image.split(':', 1)[1] if ':' in image.split('/')[-1] else ''}), or let one service "
-                         "build the image and the other use it with the same build settings"),
+                    message=(
+                        f"services {earlier.name!r} and {service.name!r} both tag their build as image "
+                        f"{image!r}, but build different things ({'; '.join(differences)}): the build "
+                        "that finishes last owns the tag, and both services run that one image, so one "
+                        "of them runs the wrong target"
+                    ),
+                    related=(
+                        Related(earlier.value_span_of("image"), f"service {earlier.name!r} tags {image!r}"),
+                        Related(earlier.span_of("build"), f"service {earlier.name!r} builds here"),
+                        Related(service.span_of("build"), f"service {service.name!r} builds here"),
+                    ),
+                    fix=(
+                        f"give each build its own image name (for example {_renamed(image, service.name)}), "
+                        "or let one service "
+                        "build the image and the other use it with the same build settings"
+                    ),
                 )
 
 
@@ -1264,21 +1640,34 @@ def build_arg_not_declared(project: Project) -> Iterator[Finding]:
         for key in build.args:
             if key in declared or key in PREDEFINED_ARGS or key.startswith("BUILDKIT_"):
                 continue
-            elsewhere = [inst for inst in document.instructions if inst.keyword == "ARG"
-                         and any(kv.key == key for kv in inst.key_values)]
+            elsewhere = [
+                inst
+                for inst in document.instructions
+                if inst.keyword == "ARG" and any(kv.key == key for kv in inst.key_values)
+            ]
             if elsewhere:
-                stage = document.stages[elsewhere[0].stage] if 0 <= elsewhere[0].stage < len(document.stages) else None
-                detail = (f"; `ARG {key}` is declared only in {stage.label if stage else 'another stage'}, which "
-                          f"{link.stage.label} does not build")
+                stage = (
+                    document.stages[elsewhere[0].stage]
+                    if 0 <= elsewhere[0].stage < len(document.stages)
+                    else None
+                )
+                detail = (
+                    f"; `ARG {key}` is declared only in {stage.label if stage else 'another stage'}, which "
+                    f"{link.stage.label} does not build"
+                )
                 related: tuple[Related, ...] = (Related(elsewhere[0].span, f"ARG {key}"),)
             else:
                 detail = ""
-                related = (Related(link.stage.from_instruction.span, f"{link.stage.label}, built by this service"),)
+                related = (
+                    Related(link.stage.from_instruction.span, f"{link.stage.label}, built by this service"),
+                )
             yield Finding(
                 span=_arg_spans(link.service, key),
-                message=(f"service {link.service.name!r} passes build arg {key}, but {link.dockerfile_path} does not "
-                         f"declare `ARG {key}` in {link.stage.label} or the stages it builds{detail}: Docker "
-                         "ignores the value (\"build-args were not consumed\")"),
+                message=(
+                    f"service {link.service.name!r} passes build arg {key}, but {link.dockerfile_path} does "
+                    f"not declare `ARG {key}` in {link.stage.label} or the stages it builds{detail}: Docker "
+                    'ignores the value ("build-args were not consumed")'
+                ),
                 related=related,
                 fix=f"declare `ARG {key}` in the stage that uses it, or remove it from build.args",
             )
@@ -1315,8 +1704,12 @@ def required_arg_not_passed(project: Project) -> Iterator[Finding]:
             for inst in stage.instructions:
                 if inst.keyword == "ARG":
                     for kv in inst.key_values:
-                        if kv.value is None and document.global_arg_defaults.get(kv.key) is None \
-                                and kv.key not in PREDEFINED_ARGS and kv.key not in passed:
+                        if (
+                            kv.value is None
+                            and document.global_arg_defaults.get(kv.key) is None
+                            and kv.key not in PREDEFINED_ARGS
+                            and kv.key not in passed
+                        ):
                             declared[kv.key] = inst
                         else:
                             declared.pop(kv.key, None)
@@ -1328,7 +1721,7 @@ def required_arg_not_passed(project: Project) -> Iterator[Finding]:
                     continue
                 if inst.keyword not in ("RUN", "COPY", "ADD", "WORKDIR", "USER") or not declared:
                     continue
-                texts = [inst.line[inst.value_offset:]] + [h.body for h in inst.heredocs]
+                texts = [inst.line[inst.value_offset :]] + [h.body for h in inst.heredocs]
                 for name, arg_inst in list(declared.items()):
                     if name in reported or name in env_names:
                         continue
@@ -1347,15 +1740,24 @@ def required_arg_not_passed(project: Project) -> Iterator[Finding]:
                     if not used:
                         continue
                     reported.add(name)
-                    span = link.service.span_of("build", "args") if build.args else link.service.span_of("build")
+                    span = (
+                        link.service.span_of("build", "args") if build.args else link.service.span_of("build")
+                    )
                     yield Finding(
                         span=span,
-                        message=(f"service {link.service.name!r} builds {link.stage.label} of "
-                                 f"{link.dockerfile_path}, which declares `ARG {name}` without a default and uses "
-                                 f"it in {inst.keyword} (line {inst.span.line}), but build.args does not set "
-                                 f"{name}: it is empty in the build"),
-                        related=(Related(arg_inst.span, f"ARG {name} has no default"),
-                                 Related(inst.span, f"uses ${name}")),
-                        fix=(f"pass it in the service's build.args (`{name}: <value>` or `{name}: ${{{name}}}` "
-                             f"from .env), or give the ARG a default (`ARG {name}=<value>`)"),
+                        message=(
+                            f"service {link.service.name!r} builds {link.stage.label} of "
+                            f"{link.dockerfile_path}, which declares `ARG {name}` without a default and uses "
+                            f"it in {inst.keyword} (line {inst.span.line}), but build.args does not set "
+                            f"{name}: it is empty in the build"
+                        ),
+                        related=(
+                            Related(arg_inst.span, f"ARG {name} has no default"),
+                            Related(inst.span, f"uses ${name}"),
+                        ),
+                        fix=(
+                            f"pass it in the service's build.args (`{name}: <value>` or "
+                            f"`{name}: ${{{name}}}` from .env), or give the ARG a default "
+                            f"(`ARG {name}=<value>`)"
+                        ),
                     )

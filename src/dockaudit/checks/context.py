@@ -69,6 +69,7 @@ class BuildUnit:
     build_args: dict[str, str] = field(default_factory=dict)
     #: built by no compose service: the context is a guess
     standalone: bool = False
+    _copies: list | None = field(default=None, repr=False)
 
     @property
     def context_label(self) -> str:
@@ -103,7 +104,7 @@ class BuildUnit:
                 span = service.value_span_of("build", "context")
             else:
                 span = service.value_span_of("build")
-            out.append(Related(span, f"service {service.name!r} builds with context {self.context_label}"))
+            out.append(Related(span, f"service {service.name!r} builds from {self.context_label}"))
         return tuple(out)
 
 
@@ -440,7 +441,9 @@ def _resolved(raw: str, variables: dict[str, str | None], escape: str) -> str | 
 
 
 def copy_sources(unit: BuildUnit) -> list[CopySource]:
-    """Local sources of every COPY/ADD (no ``--from``) of the stages the build runs."""
+    """Local sources of every COPY/ADD (no ``--from``) of the stages the build runs (cached)."""
+    if unit._copies is not None:
+        return unit._copies
     out: list[CopySource] = []
     for stage in built_stages(unit.targets):
         for inst in stage.instructions:
@@ -462,6 +465,7 @@ def copy_sources(unit: BuildUnit) -> list[CopySource]:
                 if path is None:
                     continue
                 out.append(CopySource(unit, stage, inst, raw, path, span, bool(_WILDCARD.search(path))))
+    unit._copies = out
     return out
 
 
@@ -524,6 +528,9 @@ def _needs_git(project: Project, unit: BuildUnit) -> bool:
     return False
 
 
+_MENTION_KEYWORDS = frozenset({"ENV", "ARG", "CMD", "ENTRYPOINT", "RUN", "VOLUME", "WORKDIR", "LABEL"})
+
+
 def _mentions(unit: BuildUnit, name: str) -> bool:
     """Does the Dockerfile or the compose service name the folder (then the image needs it)?"""
     pattern = re.compile(r"(?<![\w.-])" + re.escape(name.strip("/")) + r"(?![\w-])")
@@ -532,9 +539,8 @@ def _mentions(unit: BuildUnit, name: str) -> bool:
             if inst.keyword in ("COPY", "ADD") and inst.flag("from") is None:
                 if any(pattern.search(w) for w, _ in _source_words(inst) if w not in (".", "./")):
                     return True
-            elif inst.keyword in ("ENV", "ARG", "CMD", "ENTRYPOINT", "RUN", "VOLUME", "WORKDIR", "LABEL"):
-                if pattern.search(inst.line):
-                    return True
+            elif inst.keyword in _MENTION_KEYWORDS and pattern.search(inst.line):
+                return True
     for _compose, service in unit.services:
         for value in service.environment.values():
             if value and pattern.search(value):
@@ -678,7 +684,8 @@ def context_without_dockerignore(project: Project) -> Iterator[Finding]:
         location = "next to the Dockerfile" if unit.standalone else f"in {where}"
         yield Finding(
             span=copy.instruction.span,
-            message=(f"`{copy.instruction.keyword} .` sends the whole build context ({where}) into the image, "
+            message=(f"`{copy.instruction.keyword} .` sends the whole build context ({where}) into the "
+                     "image, "
                      f"and it has no .dockerignore: it holds {listing}. Add a .dockerignore {location} "
                      f"excluding {', '.join(patterns)}"),
             related=unit.context_related(),
@@ -719,8 +726,10 @@ def dockerignore_incomplete(project: Project) -> Iterator[Finding]:
         span = Span(ignore.path, 1, 1, 1, len(ignore.source.line_text(1)) + 1)
         yield Finding(
             span=span,
-            message=(f"{ignore.path} does not exclude what the build context ({unit.context_label}) holds, and "
-                     f"`{copies[0].instruction.keyword} .` in {unit.dockerfile_path} copies all of it into the "
+            message=(f"{ignore.path} does not exclude what the build context ({unit.context_label}) holds, "
+                     "and "
+                     f"`{copies[0].instruction.keyword} .` in {unit.dockerfile_path} copies all of it into "
+                     "the "
                      f"image: {'; '.join(parts)}. Add {', '.join(patterns)}"),
             related=(Related(copies[0].instruction.span, "copies the whole context"),
                      *unit.context_related()),
@@ -755,7 +764,8 @@ def copy_ignored_file(project: Project) -> Iterator[Finding]:
                 pattern = ignore.matching_pattern(matches[0])
                 yield Finding(
                     span=source.span,
-                    message=(f"every file `{source.raw}` matches in the build context ({', '.join(matches[:3])}) "
+                    message=(f"every file `{source.raw}` matches in the build context "
+                             f"({', '.join(matches[:3])}) "
                              f"is excluded by {ignore.path}, so BuildKit copies nothing here and the image "
                              "goes without them; remove the exclusion or re-include the files with `!`"),
                     related=_ignore_related(pattern, source, unit),
@@ -770,8 +780,10 @@ def copy_ignored_file(project: Project) -> Iterator[Finding]:
             yield Finding(
                 span=source.span,
                 message=(f"`{source.raw}` is excluded by {ignore.path}"
-                         f"{f' (pattern `{pattern.raw}` on line {pattern.span.line})' if pattern else ''}, so it is "
-                         f"not in the build context and {source.instruction.keyword} fails with \"not found\"; "
+                         f"{f' (pattern `{pattern.raw}` on line {pattern.span.line})' if pattern else ''}, "
+                         "so it is "
+                         f"not in the build context and {source.instruction.keyword} fails with \"not "
+                         "found\"; "
                          "remove the pattern or add an exception"),
                 related=_ignore_related(pattern, source, unit),
                 fix=f"add `!{source.path}` after the pattern in {ignore.path}, or remove the pattern",
@@ -841,32 +853,37 @@ def copy_source_missing(project: Project) -> Iterator[Finding]:
             if present is not False:
                 continue
             reason = _generated(project, view, check)
-            where = unit.context_label
             what = (f"the folder `{check}` before the wildcard in `{source.raw}`" if source.wildcard
                     else f"`{source.raw}`")
             guess = ""
-            if unit.standalone:
-                guess = (f" (no compose service builds {unit.dockerfile_path}; dockaudit assumes the context is "
-                         f"{where})")
+            if unit.standalone and unit.context != (posixpath.dirname(unit.dockerfile_path) or "."):
+                guess = (f"; no compose service builds {unit.dockerfile_path}, so dockaudit assumes it is "
+                         "built from there")
+            where = f"the build context ({unit.context_label}{guess})"
             similar = _similar_path(view, check)
+            siblings = {c.path for c in copy_sources(unit) if c.instruction is source.instruction}
+            if similar in siblings:
+                similar = None
             hint = f"; did you mean `{similar}`?" if similar else ""
             if reason:
                 yield Finding(
                     span=source.span,
-                    message=(f"{what} is not in the build context ({where}){guess}: {reason}. Make sure it "
+                    message=(f"{what} is not in {where}: {reason}. Make sure it "
                              f"exists before `docker build` runs, or {source.instruction.keyword} fails with "
                              "\"not found\""),
                     related=unit.context_related(),
-                    fix="produce it in an earlier stage and COPY --from that stage, or build it before the image",
+                    fix="produce it in an earlier stage and COPY --from that stage, or build it before the "
+                        "image",
                     severity=Severity.NOTE,
                 )
                 continue
             yield Finding(
                 span=source.span,
-                message=(f"{what} does not exist in the build context ({where}){guess}, so "
+                message=(f"{what} does not exist in {where}, so "
                          f"{source.instruction.keyword} fails with \"not found\"{hint}"),
                 related=unit.context_related(),
-                fix="fix the path (it is relative to the build context, not to the Dockerfile), or add the file",
+                fix="fix the path (it is relative to the build context, not to the Dockerfile), or add the "
+                    "file",
             )
 
 
@@ -912,7 +929,8 @@ def dockerignore_unused(project: Project) -> Iterator[Finding]:
                 span=Span(path, 1),
                 message=(f"{path} is the ignore file of a Dockerfile named {posixpath.basename(dockerfile)}, "
                          "but there is no such Dockerfile next to it, so no build reads it"),
-                fix="rename it after the Dockerfile it belongs to (<Dockerfile name>.dockerignore), or delete it",
+                fix="rename it after the Dockerfile it belongs to (<Dockerfile name>.dockerignore), or "
+                    "delete it",
             )
             continue
         if not compose_contexts or folder in compose_contexts or folder in dockerfile_dirs:
@@ -927,11 +945,14 @@ def dockerignore_unused(project: Project) -> Iterator[Finding]:
         yield Finding(
             span=Span(path, 1),
             message=(f"{path} is not read by any build: compose builds from "
-                     f"{', '.join(c + '/' if c != '.' else 'the root' for c in elsewhere)}, and BuildKit reads "
-                     "the .dockerignore at the root of the build context only; move it into the build context "
+                     f"{', '.join(c + '/' if c != '.' else 'the root' for c in elsewhere)}, and BuildKit "
+                     "reads "
+                     "the .dockerignore at the root of the build context only; move it into the build "
+                     "context "
                      "folder"),
             related=tuple(related[:3]),
-            fix="move the file into the build context folder (next to the context root, not the compose file)",
+            fix="move the file into the build context folder (next to the context root, not the compose "
+                "file)",
         )
 
 
@@ -981,7 +1002,8 @@ def env_file_in_context(project: Project) -> Iterator[Finding]:
         related = [Related(Span(view.root_path(rel), 1), "sent into the image") for rel in found[:3]]
         yield Finding(
             span=copy.instruction.span,
-            message=(f"`{copy.instruction.keyword} .` copies {shown} from the build context into the image: the "
+            message=(f"`{copy.instruction.keyword} .` copies {shown} from the build context into the image: "
+                     "the "
                      f"values (secrets) are stored in an image layer; {advice}, and pass runtime values with "
                      "compose env_file/environment instead"),
             related=tuple(related),

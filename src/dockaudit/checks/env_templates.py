@@ -113,7 +113,8 @@ def _places(project: Project, files: list[str]) -> list[_Place]:
             continue
         for name, node in document.services.items():
             span = node.span
-            out.append(_Place(relpath, (span.line, span.column), (span.end_line, span.end_column), name, None))
+            out.append(_Place(relpath, (span.line, span.column), (span.end_line, span.end_column), name,
+                              None))
             env = node.get("environment")
             if env is None:
                 continue
@@ -246,7 +247,8 @@ def _compose_variables(project: Project, compose: ComposeProject, cache: dict[st
                 message = (f"{_ref_text(use)} has no default and {use.name} is defined only in {doc.where}, "
                            f"an env_file: compose does NOT interpolate from env_file (it only passes those "
                            f"variables into the container). {compose_file} is interpolated from the shell "
-                           f"and {dotenv.path}, which {'lacks' if dotenv.exists else 'would be created from'} "
+                           f"and {dotenv.path}, which "
+                           f"{'lacks' if dotenv.exists else 'would be created from'} "
                            f"{where if not dotenv.exists else 'it'}; {outcome}")
                 related = (Related(Span.whole_file(doc.where), f"{use.name} is defined here (env_file)"),
                            Related(Span.whole_file(where), f"add {use.name} here"))
@@ -259,7 +261,8 @@ def _compose_variables(project: Project, compose: ComposeProject, cache: dict[st
             target = own_docs[0] if own_docs else env_file_docs[0]
             where = target.where
             dotenv_name = dotenv.path
-            message = (f"{_ref_text(use)} has no default and {use.name} is not defined in {where}, where this "
+            message = (f"{_ref_text(use)} has no default and {use.name} is not defined in {where}, where "
+                       "this "
                        f"project keeps its variables. Compose interpolates {compose_file} from the shell and "
                        f"{dotenv_name} (absent; or the file given with `--env-file`), never from env_file "
                        f"entries; {outcome}")
@@ -289,7 +292,8 @@ def service_env_names(project: Project, service: Service, cache: dict[str, _Docu
     return names
 
 
-def _nginx_template_variables(project: Project, cache: dict[str, _Documented], seen: set) -> Iterator[Finding]:
+def _nginx_template_variables(project: Project, cache: dict[str, _Documented],
+                              seen: set) -> Iterator[Finding]:
     from dockaudit.checks.nginx_compose import env_like, env_refs, nginx_defined_variables
     from dockaudit.link.containers import nginx_services
 
@@ -352,7 +356,8 @@ def _nginx_variable_finding(nginx: NginxService, host: str, container: str, name
 _DOTENV_LIBRARIES = frozenset({
     "python-dotenv", "pydantic-settings", "django-environ", "environs", "python-decouple", "dynaconf",
     "dotenv", "dotenv-flow", "dotenv-expand", "@dotenvx/dotenvx", "dotenvx", "next", "vite", "nuxt",
-    "react-scripts", "@nestjs/config", "env-cmd", "dotenv-cli", "@t3-oss/env-nextjs", "astro", "@sveltejs/kit",
+    "react-scripts", "@nestjs/config", "env-cmd", "dotenv-cli", "@t3-oss/env-nextjs", "astro",
+    "@sveltejs/kit",
 })
 
 
@@ -439,7 +444,8 @@ def template_key_unused(project: Project) -> Iterator[Finding]:
                 yield Finding(
                     entry.key_span,
                     f"{entry.key} in {template} is used by nothing dockaudit can see: {dotenv} only feeds "
-                    f"compose interpolation (it is no service's env_file), and no compose file, Dockerfile or "
+                    "compose interpolation (it is no service's env_file), and no compose file, Dockerfile "
+                    "or "
                     f"nginx template refers to {entry.key}. A container does not get it",
                     related=tuple(Related(Span.whole_file(c.files[0]), "interpolated with " + dotenv)
                                   for c in composes[:1] if c.files),
@@ -494,7 +500,8 @@ def env_file_missing(project: Project) -> Iterator[Finding]:
                 example = _join(folder, f"{name}.example")
                 yield Finding(
                     ref.span,
-                    f"env_file {ref.raw!r} of service {service.name!r} does not exist ({ref.path}) and has no "
+                    f"env_file {ref.raw!r} of service {service.name!r} does not exist ({ref.path}) and has "
+                    "no "
                     f"template such as {example}: on a fresh checkout `docker compose up` fails with "
                     "\"env file not found\", and nothing says which variables it needs",
                     fix=f"commit a template ({example}) listing the variables with empty values, or make the "
@@ -536,12 +543,14 @@ _KNOWN_TOKENS = re.compile(
     r"|^AIza[0-9A-Za-z_\-]{35}$|^hf_[A-Za-z0-9]{30,}$|^sk_live_[A-Za-z0-9]{20,}$|^rk_live_[A-Za-z0-9]{20,}$"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----(?:\\n|\s)*[A-Za-z0-9+/=\s\\n]{200,}")
 _PLACEHOLDER = re.compile(
-    r"(?i)^<.*>$|^\[.*\]$|^\{\{.*\}\}$|^x{3,}$|^\*{3,}$|^\.{3}|^-+$|change|your[-_ ]?|example|placeholder|replace"
+    r"(?i)^<.*>$|^\[.*\]$|^\{\{.*\}\}$|^x{3,}$|^\*{3,}$|^\.{3}|^-+$|change|your[-_ ]?|example|placeholder"
+    r"|replace"
     r"|todo|fixme|dummy|fake|sample|xxx|insert|fill[-_ ]?in|generate|redacted|\$\{|\$\(|^(?:none|null|nil|"
     r"false|true|empty|undefined)$")
 _WEAK = frozenset({
     "changeme", "change_me", "change-me", "changeit", "change_it", "secret", "secrets", "password", "passwd",
-    "pass", "123456", "12345678", "123456789", "1234", "12345", "1234567890", "admin", "root", "test", "default",
+    "pass", "123456", "12345678", "123456789", "1234", "12345", "1234567890", "admin", "root", "test",
+    "default",
     "qwerty", "letmein", "supersecret", "super_secret", "super-secret", "mysecret", "my_secret", "my-secret",
     "secretkey", "secret_key", "secret-key", "mypassword", "password123", "password1", "admin123", "p@ssw0rd",
     "pa55word", "postgres", "mysql", "guest", "token", "jwt_secret", "jwtsecret", "key", "apikey",
@@ -550,7 +559,8 @@ _WEAK_PATTERN = re.compile(
     r"(?i)^(?:please[-_ ]?)?change[-_ ]?(?:me|it|this)|^(?:your|my)[-_ ]?(?:super[-_ ]?)?(?:[a-z]+[-_ ])?"
     r"(?:secret|password|token|key)(?:[-_ ]?(?:key|here|value))*$|^(?:secret|password)\d*$")
 #: names of files and folders that hold test data, where only unmistakable tokens count
-_TEST_WORDS = re.compile(r"(?i)(?:^|[./_-])(?:test|tests|testing|fixtures?|mock|demo|dev|development|local|ci|e2e)"
+_TEST_WORDS = re.compile(r"(?i)(?:^|[./_-])(?:test|tests|testing|fixtures?|mock|demo|dev|development|local|ci"
+                         r"|e2e)"
                          r"(?:$|[./_-])")
 
 
@@ -702,10 +712,13 @@ def committed_secret(project: Project) -> Iterator[Finding]:
             keep = templates[0] if templates else f"{relpath}.example"
             yield Finding(
                 entry.value_span,
-                f"{entry.key} in {relpath} holds what looks like a real secret {mask(entry.value)}, and the file "
-                f"is part of the project (not a template, not in .gitignore): whoever has the repository or the "
+                f"{entry.key} in {relpath} holds what looks like a real secret {mask(entry.value)}, and the "
+                "file "
+                "is part of the project (not a template, not in .gitignore): whoever has the repository or "
+                "the "
                 f"build context has the secret",
-                fix=f"remove {relpath} from version control, add it to .gitignore, rotate the secret, and keep "
+                fix=f"remove {relpath} from version control, add it to .gitignore, rotate the secret, and "
+                    "keep "
                     f"the key with an empty value in {keep}",
             )
     seen: set[Span] = set()
@@ -717,9 +730,11 @@ def committed_secret(project: Project) -> Iterator[Finding]:
                 seen.add(node.span)
                 yield Finding(
                     node.span,
-                    f"`{key}` of service {service.name!r} is written into the compose file with what looks like a "
+                    f"`{key}` of service {service.name!r} is written into the compose file with what looks "
+                    "like a "
                     f"real secret {mask(_literal_value(node, key))}",
-                    fix=f"use interpolation (`{key}: ${{{key}:?set {key} in .env}}`), an env_file that is not "
+                    fix=f"use interpolation (`{key}: ${{{key}:?set {key} in .env}}`), an env_file that is "
+                        "not "
                         "committed, or compose secrets",
                     severity=Severity.WARNING,
                 )
@@ -791,7 +806,8 @@ def weak_template_secret(project: Project) -> Iterator[Finding]:
                 continue
             yield Finding(
                 entry.value_span,
-                f"{entry.key}={entry.raw} in the template {relpath} is a weak secret that works as is: a deploy "
+                f"{entry.key}={entry.raw} in the template {relpath} is a weak secret that works as is: a "
+                "deploy "
                 "that copies the template and misses this line runs with a guessable secret",
                 fix=f"leave it empty (`{entry.key}=`) or write how to make one "
                     f"(`{entry.key}=<openssl rand -hex 32>`), and make the app refuse to start without it",
@@ -816,7 +832,8 @@ def env_duplicate_key(project: Project) -> Iterator[Finding]:
                 continue
             yield Finding(
                 entry.key_span,
-                f"{entry.key} is defined again in {relpath} (first on line {previous.key_span.line}); compose "
+                f"{entry.key} is defined again in {relpath} (first on line {previous.key_span.line}); "
+                "compose "
                 "uses this last value and ignores the first",
                 related=(Related(previous.key_span, f"first {entry.key}"),),
                 fix=f"keep one {entry.key} line",

@@ -112,8 +112,13 @@ class _Fleet:
         for device in devices:
             span = device.span or self.devices_span or self.span
             if span is not None and device.info is not None:
-                out.append(Related(span, f"fleet GPU {device.name} (compute capability "
-                                         f"{_cc_text(device.info.compute_capability)}, {device.info.arch})"))
+                out.append(
+                    Related(
+                        span,
+                        f"fleet GPU {device.name} (compute capability "
+                        f"{_cc_text(device.info.compute_capability)}, {device.info.arch})",
+                    )
+                )
         return tuple(out)
 
 
@@ -123,10 +128,12 @@ def _cc_text(cc: tuple[int, int]) -> str:
 
 def _gpu_table_region(text: str) -> tuple[int, int] | None:
     """Character range of the ``[gpu]`` table (or ``[tool.dockaudit.gpu]``) in a config text."""
-    match = re.search(r"(?m)^[ \t]*\[[ \t]*(?:tool[ \t]*\.[ \t]*dockaudit[ \t]*\.[ \t]*)?gpu[ \t]*\][^\n]*$", text)
+    match = re.search(
+        r"(?m)^[ \t]*\[[ \t]*(?:tool[ \t]*\.[ \t]*dockaudit[ \t]*\.[ \t]*)?gpu[ \t]*\][^\n]*$", text
+    )
     if match is None:
         return None
-    following = re.search(r"(?m)^[ \t]*\[", text[match.end():])
+    following = re.search(r"(?m)^[ \t]*\[", text[match.end() :])
     end = match.end() + following.start() if following else len(text)
     return match.end(), end
 
@@ -151,9 +158,11 @@ def _fleet(project: Project) -> _Fleet:
         if match is not None:
             line = source.position(start + match.start())[0]
             devices_span = source.line_span(line)
-            for item in re.finditer(r"""(["'])([^"'\n]*)\1""", body[match.end():]):
+            for item in re.finditer(r"""(["'])([^"'\n]*)\1""", body[match.end() :]):
                 offset = start + match.end() + item.start()
-                device_spans.setdefault(item.group(2), source.span_of_offsets(offset, offset + len(item.group(0))))
+                device_spans.setdefault(
+                    item.group(2), source.span_of_offsets(offset, offset + len(item.group(0)))
+                )
     fleet = _Fleet(
         driver=gpu.driver,
         devices=[_Device(name, kn.gpu_info(name), device_spans.get(name)) for name in gpu.devices],
@@ -167,7 +176,9 @@ def _fleet(project: Project) -> _Fleet:
 
 
 _DATACENTER = re.compile(
-    r"(?i)\b(?:tesla|[abhlvpk]\d{1,3}[sgx]?|t4|gh200|gb200|gb300|dgx)\b|\bquadro rtx [68]000\b|\brtx pro \d+ blackwell server\b")
+    r"(?i)\b(?:tesla|[abhlvpk]\d{1,3}[sgx]?|t4|gh200|gb200|gb300|dgx)\b"
+    r"|\bquadro rtx [68]000\b|\brtx pro \d+ blackwell server\b"
+)
 
 
 def _is_datacenter(device: _Device) -> bool:
@@ -240,11 +251,11 @@ class _CudaImage:
     ref: str
     tag: str
     span: Span
-    origin: str                      # "dockerfile" or "compose"
+    origin: str  # "dockerfile" or "compose"
     dockerfile: str | None = None
     stage: Stage | None = None
-    runs: bool = False               # runs on the fleet (runtime stage or compose image)
-    feeds: bool = False              # a stage whose files are copied into a runtime stage
+    runs: bool = False  # runs on the fleet (runtime stage or compose image)
+    feeds: bool = False  # a stage whose files are copied into a runtime stage
     related: tuple[Related, ...] = ()
     services: list[str] = field(default_factory=list)
 
@@ -289,7 +300,9 @@ def _stage_by_ref(dockerfile: Dockerfile, key: str) -> Stage | None:
     return dockerfile.stage(key)
 
 
-def _stage_roles(project: Project, path: str, dockerfile: Dockerfile) -> tuple[set[int], set[int], dict[int, list[str]]]:
+def _stage_roles(
+    project: Project, path: str, dockerfile: Dockerfile
+) -> tuple[set[int], set[int], dict[int, list[str]]]:
     """(stage indexes that run on the fleet, stages copied into them, services per stage)."""
     from dockaudit.link.services import lineage, service_builds
 
@@ -407,15 +420,27 @@ def _cuda_images(project: Project) -> list[_CudaImage]:
                     resolved = stage.resolve_base(args)
                     if resolved != stage.base_image or not variants:
                         span = link.service.span_of("build", "args")
-                        variants.append((resolved, (Related(span, f"build args of service {link.service.name!r}"),)))
+                        variants.append(
+                            (resolved, (Related(span, f"build args of service {link.service.name!r}"),))
+                        )
             for ref_text, related in variants:
                 ref = kn.parse_image(ref_text)
                 if ref.name not in _CUDA_REPOS or not ref.tag or ref.has_variables:
                     continue
-                add(_CudaImage(ref=ref_text, tag=ref.tag, span=stage.base_span, origin="dockerfile",
-                               dockerfile=path, stage=stage, runs=stage.index in runs,
-                               feeds=stage.index in feeds, related=related,
-                               services=list(services.get(stage.index, ()))))
+                add(
+                    _CudaImage(
+                        ref=ref_text,
+                        tag=ref.tag,
+                        span=stage.base_span,
+                        origin="dockerfile",
+                        dockerfile=path,
+                        stage=stage,
+                        runs=stage.index in runs,
+                        feeds=stage.index in feeds,
+                        related=related,
+                        services=list(services.get(stage.index, ())),
+                    )
+                )
     for compose in project.compose_projects:
         for service in compose.services.values():
             if service.build is not None or not service.image:
@@ -423,14 +448,23 @@ def _cuda_images(project: Project) -> list[_CudaImage]:
             ref = kn.parse_image(service.image)
             if ref.name not in _CUDA_REPOS or not ref.tag or ref.has_variables:
                 continue
-            add(_CudaImage(ref=service.image, tag=ref.tag, span=service.value_span_of("image"), origin="compose",
-                           runs=True, services=[service.name]))
+            add(
+                _CudaImage(
+                    ref=service.image,
+                    tag=ref.tag,
+                    span=service.value_span_of("image"),
+                    origin="compose",
+                    runs=True,
+                    services=[service.name],
+                )
+            )
     cache["images"] = images
     return images
 
 
-def _similar_tag(tag: str, *, supported_only: bool = False, max_minor: str | None = None,
-                 same_minor: bool = False) -> str | None:
+def _similar_tag(
+    tag: str, *, supported_only: bool = False, max_minor: str | None = None, same_minor: bool = False
+) -> str | None:
     """A published tag like ``tag`` (optionally supported, at most CUDA ``max_minor``)."""
     info = kn.cuda_tag_info(tag)
     probe = tag
@@ -509,8 +543,9 @@ class _Layout:
                     sources = [w for w in words[:-1] if w and "://" not in w]  # type: ignore[misc]
                     dest = words[-1] or "."
                     dest_is_dir = dest.endswith("/") or len(words) > 2
-                    self.copies.append(_Copy(sources, posixpath.normpath(posixpath.join(workdir, dest)),
-                                             dest_is_dir, inst))
+                    self.copies.append(
+                        _Copy(sources, posixpath.normpath(posixpath.join(workdir, dest)), dest_is_dir, inst)
+                    )
 
     def workdir(self, inst: Instruction) -> str:
         return self.workdir_before.get(id(inst), "/")
@@ -536,13 +571,19 @@ def _rewritten(layout: _Layout, target: str, after: Instruction, before: Instruc
         for command, _span in run_commands(inst):
             words = command.words[1:] + command.redirects
             if (command.name in _MUTATORS or command.redirects) and any(
-                    posixpath.basename(w.lstrip(">")) == name for w in words):
+                posixpath.basename(w.lstrip(">")) == name for w in words
+            ):
                 return True
     return False
 
 
-def _host_file(project: Project, layout: _Layout, container_path: str, contexts: list[str],
-               before: Instruction | None = None) -> str | None:
+def _host_file(
+    project: Project,
+    layout: _Layout,
+    container_path: str,
+    contexts: list[str],
+    before: Instruction | None = None,
+) -> str | None:
     """The build-context file that ends up at ``container_path`` (root-relative), or None (also
     when a RUN rewrites it after the COPY)."""
     found = _copied_file(project, layout, container_path, contexts, before)
@@ -554,23 +595,32 @@ def _host_file(project: Project, layout: _Layout, container_path: str, contexts:
     return host
 
 
-def _copied_file(project: Project, layout: _Layout, container_path: str, contexts: list[str],
-                 before: Instruction | None) -> tuple[str, _Copy] | None:
+def _copied_file(
+    project: Project, layout: _Layout, container_path: str, contexts: list[str], before: Instruction | None
+) -> tuple[str, _Copy] | None:
     target = posixpath.normpath(container_path)
     for copy in reversed(layout.copies):
-        if before is not None and copy.instruction.span.line >= before.span.line and \
-                copy.instruction.span.path == before.span.path:
+        if (
+            before is not None
+            and copy.instruction.span.line >= before.span.line
+            and copy.instruction.span.path == before.span.path
+        ):
             continue
         for context in contexts:
             for source in copy.sources:
-                host_src = project.resolve(context, source.lstrip("/")) if source not in (".", "./") else context
+                host_src = (
+                    project.resolve(context, source.lstrip("/")) if source not in (".", "./") else context
+                )
                 if host_src is None:
                     continue
                 if any(ch in source for ch in "*?["):
                     folder = posixpath.dirname(target)
-                    if folder == copy.dest and fnmatch.fnmatch(posixpath.basename(target), posixpath.basename(source)):
-                        candidate = posixpath.normpath(posixpath.join(posixpath.dirname(host_src) or ".",
-                                                                      posixpath.basename(target)))
+                    if folder == copy.dest and fnmatch.fnmatch(
+                        posixpath.basename(target), posixpath.basename(source)
+                    ):
+                        candidate = posixpath.normpath(
+                            posixpath.join(posixpath.dirname(host_src) or ".", posixpath.basename(target))
+                        )
                         if candidate in project.tree.files:
                             return candidate, copy
                     continue
@@ -578,8 +628,10 @@ def _copied_file(project: Project, layout: _Layout, container_path: str, context
                     if target == copy.dest:
                         continue
                     if target.startswith(copy.dest.rstrip("/") + "/"):
-                        rest = target[len(copy.dest.rstrip("/")) + 1:]
-                        candidate = posixpath.normpath(posixpath.join(host_src, rest)) if host_src != "." else rest
+                        rest = target[len(copy.dest.rstrip("/")) + 1 :]
+                        candidate = (
+                            posixpath.normpath(posixpath.join(host_src, rest)) if host_src != "." else rest
+                        )
                         if candidate in project.tree.files:
                             return candidate, copy
                     continue
@@ -592,7 +644,9 @@ def _copied_file(project: Project, layout: _Layout, container_path: str, context
     return None
 
 
-def _bind_mount_file(project: Project, inst: Instruction, container_path: str, contexts: list[str]) -> str | None:
+def _bind_mount_file(
+    project: Project, inst: Instruction, container_path: str, contexts: list[str]
+) -> str | None:
     from dockaudit.installs import run_mounts
 
     target = posixpath.normpath(container_path)
@@ -608,7 +662,7 @@ def _bind_mount_file(project: Project, inst: Instruction, container_path: str, c
             if mount_target == target and host in project.tree.files:
                 return host
             if target.startswith(mount_target + "/") and project.tree.is_dir(host):
-                candidate = posixpath.normpath(posixpath.join(host, target[len(mount_target) + 1:]))
+                candidate = posixpath.normpath(posixpath.join(host, target[len(mount_target) + 1 :]))
                 if candidate in project.tree.files:
                     return candidate
     return None
@@ -625,17 +679,17 @@ _PYPI_HOSTS = ("pypi.org", "pypi.python.org", "files.pythonhosted.org")
 class _TorchUse:
     """One place a torch wheel is declared for an image."""
 
-    specifier: str                    # PEP 440 specifier ("==2.3.0", ">=2.1", "")
-    version: str | None               # pinned public version, e.g. "2.3.0"
-    local: str | None                 # "+cu121" label of the pin
+    specifier: str  # PEP 440 specifier ("==2.3.0", ">=2.1", "")
+    version: str | None  # pinned public version, e.g. "2.3.0"
+    local: str | None  # "+cu121" label of the pin
     span: Span
     written: str
     index_variant: str | None = None  # variant of a download.pytorch.org index in effect
-    index_extra: bool = False         # that index is an extra index (PyPI still consulted)
-    index_unknown: bool = False       # a non-PyPI, non-PyTorch index replaces PyPI
+    index_extra: bool = False  # that index is an extra index (PyPI still consulted)
+    index_unknown: bool = False  # a non-PyPI, non-PyTorch index replaces PyPI
     index_related: tuple[Related, ...] = ()
     manager: str = "pip"
-    locked: bool = False              # read from uv.lock
+    locked: bool = False  # read from uv.lock
     related: tuple[Related, ...] = ()
     stage: Stage | None = None
     dockerfile: str | None = None
@@ -644,10 +698,10 @@ class _TorchUse:
 
 @dataclass
 class _Resolution:
-    release: str      # "2.7"
-    version: str      # "2.7.1" or "2.7"
-    variant: str      # "cu128"
-    how: str          # why we think this wheel is installed
+    release: str  # "2.7"
+    version: str  # "2.7.1" or "2.7"
+    variant: str  # "cu128"
+    how: str  # why we think this wheel is installed
 
 
 def _requirement_of(text: str) -> tuple[str, str, str | None] | None:
@@ -681,7 +735,9 @@ def _marker_excludes_linux(marker: str | None) -> bool:
     text = marker.replace(" ", "").replace('"', "'")
     if re.search(r"sys_platform=='(?:darwin|win32)'|platform_system=='(?:Darwin|Windows)'", text):
         return "linux" not in text.lower()
-    return bool(re.search(r"platform_machine=='(?:aarch64|arm64|ppc64le|s390x)'", text)) and "x86_64" not in text
+    return (
+        bool(re.search(r"platform_machine=='(?:aarch64|arm64|ppc64le|s390x)'", text)) and "x86_64" not in text
+    )
 
 
 def _marker_extras_ok(marker: str | None, extras: set[str]) -> bool:
@@ -733,9 +789,13 @@ def _index_options(install: Install, scope: dict[str, str | None], state: _Index
         if not eq:
             value = options[index + 1] if index + 1 < len(options) else ""
         if name in ("-i", "--index-url", "--default-index"):
-            state.add(value, install.instruction.locate(value) if value else span, primary=True, manager=manager)
+            state.add(
+                value, install.instruction.locate(value) if value else span, primary=True, manager=manager
+            )
         elif name in ("--extra-index-url", "--index"):
-            state.add(value, install.instruction.locate(value) if value else span, primary=False, manager=manager)
+            state.add(
+                value, install.instruction.locate(value) if value else span, primary=False, manager=manager
+            )
         elif name == "--torch-backend" and value.startswith("cu"):
             state.variant = value
             state.extra = False
@@ -745,16 +805,33 @@ def _index_options(install: Install, scope: dict[str, str | None], state: _Index
         state.variant = str(backend)
 
 
-def _torch_from_requirement(req: Requirement, state: _IndexState, manager: str, related: tuple[Related, ...],
-                            stage: Stage | None, dockerfile: str | None) -> _TorchUse | None:
+def _torch_from_requirement(
+    req: Requirement,
+    state: _IndexState,
+    manager: str,
+    related: tuple[Related, ...],
+    stage: Stage | None,
+    dockerfile: str | None,
+) -> _TorchUse | None:
     if req.key != "torch" or req.url or _marker_excludes_linux(req.marker):
         return None
     specifier = req.specifier if req.kind != "poetry" else _poetry_to_pep440(req.specifier)
     version, local = _pin(specifier)
-    return _TorchUse(specifier=specifier, version=version, local=local, span=req.span, written=req.text.strip(),
-                     index_variant=state.variant, index_extra=state.extra, index_unknown=state.unknown,
-                     index_related=tuple(state.related), manager=manager, related=related, stage=stage,
-                     dockerfile=dockerfile)
+    return _TorchUse(
+        specifier=specifier,
+        version=version,
+        local=local,
+        span=req.span,
+        written=req.text.strip(),
+        index_variant=state.variant,
+        index_extra=state.extra,
+        index_unknown=state.unknown,
+        index_related=tuple(state.related),
+        manager=manager,
+        related=related,
+        stage=stage,
+        dockerfile=dockerfile,
+    )
 
 
 def _poetry_to_pep440(spec: str) -> str:
@@ -786,17 +863,31 @@ def _poetry_to_pep440(spec: str) -> str:
     return ",".join(parts)
 
 
-def _pyproject_torch(project: Project, pyproject_path: str, manager: str, related: tuple[Related, ...],
-                     stage: Stage | None, dockerfile: str | None, lock_path: str | None,
-                     extras: Iterable[str] = ()) -> list[_TorchUse]:
+def _pyproject_torch(
+    project: Project,
+    pyproject_path: str,
+    manager: str,
+    related: tuple[Related, ...],
+    stage: Stage | None,
+    dockerfile: str | None,
+    lock_path: str | None,
+    extras: Iterable[str] = (),
+) -> list[_TorchUse]:
     """torch declared by a pyproject.toml (or locked in the uv.lock next to it) for the extras the
     install command selects. Stays empty when the variant the image gets cannot be told."""
     out: list[_TorchUse] = []
     wanted = {e.strip().lower().replace("_", "-") for e in extras if e.strip()}
     lock = project.document(lock_path, "uvlock") if lock_path and lock_path in project.tree.files else None
     if lock is not None and manager == "uv":
-        linux = [p for p in lock.all_packages if p.key == "torch" and (
-            not p.wheel_urls or any("linux" in u and ("x86_64" in u or "amd64" in u) for u in p.wheel_urls))]
+        linux = [
+            p
+            for p in lock.all_packages
+            if p.key == "torch"
+            and (
+                not p.wheel_urls
+                or any("linux" in u and ("x86_64" in u or "amd64" in u) for u in p.wheel_urls)
+            )
+        ]
         variants = {}
         for package in linux:
             if package.version is None:
@@ -810,10 +901,20 @@ def _pyproject_torch(project: Project, pyproject_path: str, manager: str, relate
                 variants[(public, variant)] = package
         if len(variants) == 1:
             (public, variant), package = next(iter(variants.items()))
-            out.append(_TorchUse(specifier=f"=={public}", version=public,
-                                 local=None if variant == "pypi" else variant,
-                                 span=package.span or Span(lock.path, 1), written=f"torch {package.version}",
-                                 manager="uv", locked=True, related=related, stage=stage, dockerfile=dockerfile))
+            out.append(
+                _TorchUse(
+                    specifier=f"=={public}",
+                    version=public,
+                    local=None if variant == "pypi" else variant,
+                    span=package.span or Span(lock.path, 1),
+                    written=f"torch {package.version}",
+                    manager="uv",
+                    locked=True,
+                    related=related,
+                    stage=stage,
+                    dockerfile=dockerfile,
+                )
+            )
             return out
         # several builds locked (one per extra or platform): read the extras the command selects
     document = project.document(pyproject_path, "pyproject")
@@ -826,8 +927,14 @@ def _pyproject_torch(project: Project, pyproject_path: str, manager: str, relate
         sources = document.uv_sources.get("torch")
         entries = sources if isinstance(sources, list) else [sources] if isinstance(sources, dict) else []
         indexes = {i.get("name"): i for i in document.uv_indexes if isinstance(i, dict)}
-        chosen = [e for e in entries if isinstance(e, dict) and not _marker_excludes_linux(e.get("marker"))
-                  and str(e.get("extra", "")).lower().replace("_", "-") in (wanted | {""}) and "group" not in e]
+        chosen = [
+            e
+            for e in entries
+            if isinstance(e, dict)
+            and not _marker_excludes_linux(e.get("marker"))
+            and str(e.get("extra", "")).lower().replace("_", "-") in (wanted | {""})
+            and "group" not in e
+        ]
         if len(chosen) == 1 and chosen[0].get("index") in indexes:
             index = indexes[chosen[0]["index"]]
             if isinstance(index.get("url"), str) and index.get("span") is not None:
@@ -836,7 +943,11 @@ def _pyproject_torch(project: Project, pyproject_path: str, manager: str, relate
             state.unknown = True  # per-extra or per-group sources, or a git/path/url source
         else:
             for index in document.uv_indexes:
-                if isinstance(index.get("url"), str) and index.get("span") is not None and not index.get("explicit"):
+                if (
+                    isinstance(index.get("url"), str)
+                    and index.get("span") is not None
+                    and not index.get("explicit")
+                ):
                     state.add(index["url"], index["span"], primary=bool(index.get("default")), manager="uv")
         requirements = [*document.dependencies, *document.uv_dev_dependencies, *selected]
         for group in document.dependency_groups.values():
@@ -848,8 +959,11 @@ def _pyproject_torch(project: Project, pyproject_path: str, manager: str, relate
         for group in document.poetry_groups.values():
             requirements.extend(group)
         torch_entries = [r for r in requirements if r.key == "torch"]
-        applying = [r for r in torch_entries
-                    if _marker_extras_ok(r.marker, wanted) and not _marker_excludes_linux(r.marker)]
+        applying = [
+            r
+            for r in torch_entries
+            if _marker_extras_ok(r.marker, wanted) and not _marker_excludes_linux(r.marker)
+        ]
         if len(torch_entries) > 1 and len(applying) != 1:
             return out  # one entry per extra or platform that the command does not pick
         for req in applying:
@@ -863,11 +977,15 @@ def _pyproject_torch(project: Project, pyproject_path: str, manager: str, relate
         if not any(r.key == "torch" and r.specifier for r in requirements):
             # Poetry 2: the version is in [project] (optional) dependencies, the source in tool.poetry
             requirements = [r for r in requirements if r.key != "torch"] + [
-                r for r in (*document.dependencies, *selected) if r.key == "torch"]
+                r for r in (*document.dependencies, *selected) if r.key == "torch"
+            ]
     else:
         requirements = [*document.dependencies, *selected]
-    torch = [r for r in requirements if r.key == "torch" and not _marker_excludes_linux(r.marker)
-             and _marker_extras_ok(r.marker, wanted)]
+    torch = [
+        r
+        for r in requirements
+        if r.key == "torch" and not _marker_excludes_linux(r.marker) and _marker_extras_ok(r.marker, wanted)
+    ]
     if len({(r.specifier, r.text) for r in torch}) > 1 and len({_pin(r.specifier) for r in torch}) > 1:
         return out  # conflicting declarations: not ours to guess
     for req in torch[:1]:
@@ -891,7 +1009,9 @@ def _install_extras(install: Install, scope: dict[str, str | None], escape: str)
     return out
 
 
-_PYTORCH_IMAGE_TAG = re.compile(r"^(\d+\.\d+(?:\.\d+)?)-cuda(\d+)\.(\d+)(?:\.\d+)?-cudnn\d*-(?:runtime|devel)$")
+_PYTORCH_IMAGE_TAG = re.compile(
+    r"^(\d+\.\d+(?:\.\d+)?)-cuda(\d+)\.(\d+)(?:\.\d+)?-cudnn\d*-(?:runtime|devel)$"
+)
 
 
 def _torch_uses(project: Project) -> list[_TorchUse]:
@@ -923,9 +1043,18 @@ def _torch_uses(project: Project) -> list[_TorchUse]:
                 match = _PYTORCH_IMAGE_TAG.match(ref.tag or "") if ref.name == "pytorch/pytorch" else None
                 if match:
                     variant = f"cu{match.group(2)}{match.group(3)}"
-                    add(_TorchUse(specifier=f"=={match.group(1)}", version=match.group(1), local=variant,
-                                  span=stage.base_span, written=stage.base_image, stage=stage, dockerfile=path,
-                                  image_variant=variant))
+                    add(
+                        _TorchUse(
+                            specifier=f"=={match.group(1)}",
+                            version=match.group(1),
+                            local=variant,
+                            span=stage.base_span,
+                            written=stage.base_image,
+                            stage=stage,
+                            dockerfile=path,
+                            image_variant=variant,
+                        )
+                    )
             installs = stage_installs(stage)
             if not installs:
                 continue
@@ -953,25 +1082,39 @@ def _torch_uses(project: Project) -> list[_TorchUse]:
                             target = posixpath.join(cwd, folder, "pyproject.toml")
                             host = _host_file(project, layout, target, contexts, inst)
                             if host is not None:
-                                for use in _pyproject_torch(project, host, "pip", here, stage, path, None, extras):
+                                for use in _pyproject_torch(
+                                    project, host, "pip", here, stage, path, None, extras
+                                ):
                                     add(use)
                             continue
                         parsed = _requirement_of(word)
                         if parsed is None or parsed[0] != "torch" or _marker_excludes_linux(parsed[2]):
                             continue
                         version, local = _pin(parsed[1])
-                        add(_TorchUse(specifier=parsed[1], version=version, local=local,
-                                      span=inst.locate(package), written=word, index_variant=state.variant,
-                                      index_extra=state.extra, index_unknown=state.unknown,
-                                      index_related=tuple(state.related), manager=manager, stage=stage,
-                                      dockerfile=path))
+                        add(
+                            _TorchUse(
+                                specifier=parsed[1],
+                                version=version,
+                                local=local,
+                                span=inst.locate(package),
+                                written=word,
+                                index_variant=state.variant,
+                                index_extra=state.extra,
+                                index_unknown=state.unknown,
+                                index_related=tuple(state.related),
+                                manager=manager,
+                                stage=stage,
+                                dockerfile=path,
+                            )
+                        )
                     for file in install.requirement_files:
                         name = _expand(file, scope, escape)
                         if not name:
                             continue
                         container = posixpath.normpath(posixpath.join(cwd, name))
-                        host = _bind_mount_file(project, inst, container, contexts) or \
-                            _host_file(project, layout, container, contexts, inst)
+                        host = _bind_mount_file(project, inst, container, contexts) or _host_file(
+                            project, layout, container, contexts, inst
+                        )
                         if host is None:
                             continue
                         if host.endswith("pyproject.toml"):
@@ -981,7 +1124,9 @@ def _torch_uses(project: Project) -> list[_TorchUse]:
                         if project.requirements_file(host) is None:
                             continue
                         closure = requirements_closure(project, host)
-                        file_state = _IndexState(state.variant, state.extra, state.unknown, list(state.related))
+                        file_state = _IndexState(
+                            state.variant, state.extra, state.unknown, list(state.related)
+                        )
                         for url, span in closure.index_urls:
                             file_state.add(url, span, primary=True, manager=manager)
                         for url, span in closure.extra_index_urls:
@@ -994,15 +1139,20 @@ def _torch_uses(project: Project) -> list[_TorchUse]:
                     manager = "uv" if install.manager == "uv-sync" else "poetry"
                     project_dir = install.option_value("--directory", "--project", "-C") or "."
                     base = posixpath.normpath(posixpath.join(cwd, _expand(project_dir, scope, escape) or "."))
-                    host = _host_file(project, layout, posixpath.join(base, "pyproject.toml"), contexts, inst) or \
-                        _bind_mount_file(project, inst, posixpath.join(base, "pyproject.toml"), contexts)
+                    host = _host_file(
+                        project, layout, posixpath.join(base, "pyproject.toml"), contexts, inst
+                    ) or _bind_mount_file(project, inst, posixpath.join(base, "pyproject.toml"), contexts)
                     if host is None:
                         continue
-                    lock = _host_file(project, layout, posixpath.join(base, "uv.lock"), contexts, inst) or \
-                        _bind_mount_file(project, inst, posixpath.join(base, "uv.lock"), contexts)
+                    lock = _host_file(
+                        project, layout, posixpath.join(base, "uv.lock"), contexts, inst
+                    ) or _bind_mount_file(project, inst, posixpath.join(base, "uv.lock"), contexts)
                     if lock is None and manager == "uv":
-                        sibling = posixpath.join(posixpath.dirname(host), "uv.lock") if posixpath.dirname(host) \
+                        sibling = (
+                            posixpath.join(posixpath.dirname(host), "uv.lock")
+                            if posixpath.dirname(host)
                             else "uv.lock"
+                        )
                         lock = sibling if sibling in project.tree.files else None
                     extras = _install_extras(install, scope, escape)
                     for use in _pyproject_torch(project, host, manager, here, stage, path, lock, extras):
@@ -1034,19 +1184,38 @@ def _resolve(use: _TorchUse) -> tuple[list[_Resolution], bool] | None:
     """
     if use.image_variant:
         release = _mm(use.version or "")
-        return [_Resolution(release, use.version or "", use.image_variant,
-                            f"the pytorch/pytorch image ships torch {use.version}+{use.image_variant}")], True
+        return [
+            _Resolution(
+                release,
+                use.version or "",
+                use.image_variant,
+                f"the pytorch/pytorch image ships torch {use.version}+{use.image_variant}",
+            )
+        ], True
     if use.locked:
         release = _mm(use.version or "")
         if not kn.torch_variants(release):
             return None
         if use.local:
-            return [_Resolution(release, use.version or release, use.local, f"uv.lock pins torch {use.version}+{use.local}")], True
+            return [
+                _Resolution(
+                    release,
+                    use.version or release,
+                    use.local,
+                    f"uv.lock pins torch {use.version}+{use.local}",
+                )
+            ], True
         default = kn.torch_default_cuda(release)
         if default is None:
             return None
-        return [_Resolution(release, use.version or release, default,
-                            f"uv.lock pins torch {use.version} from PyPI, which is the {default} build")], True
+        return [
+            _Resolution(
+                release,
+                use.version or release,
+                default,
+                f"uv.lock pins torch {use.version} from PyPI, which is the {default} build",
+            )
+        ], True
     if use.version is not None:
         release = _mm(use.version)
         variants = kn.torch_variants(release)
@@ -1085,11 +1254,17 @@ def _variant_for(use: _TorchUse, release: str) -> tuple[str, str] | None:
     default = kn.torch_default_cuda(release)
     if default is None:
         return None
+    if use.index_variant is not None:
+        return default, (
+            f"the extra index {kn.torch_index_url(use.index_variant)} has no torch {release}, so pip "
+            f"takes PyPI's, which is the {default} build"
+        )
     return default, f"PyPI's torch {release} wheels are the {default} build"
 
 
-def _pick(use: _TorchUse, resolutions: list[_Resolution], pinned: bool,
-          problem) -> tuple[_Resolution, Severity | None, str] | None:
+def _pick(
+    use: _TorchUse, resolutions: list[_Resolution], pinned: bool, problem
+) -> tuple[_Resolution, Severity | None, str] | None:
     """Apply the unpinned-torch policy: (resolution to report, severity override, note) or None."""
     if pinned:
         res = resolutions[0]
@@ -1102,21 +1277,31 @@ def _pick(use: _TorchUse, resolutions: list[_Resolution], pinned: bool,
         if _admits(use.specifier, newest_release):
             default = kn.torch_default_cuda(newest_release)
             if default and all(r.release != newest_release for r in resolutions):
-                resolutions = [*resolutions, _Resolution(
-                    newest_release, newest_release, default,
-                    f"pip picks the highest version across PyPI and the extra index: PyPI's torch "
-                    f"{newest_release} ({default})")]
+                resolutions = [
+                    *resolutions,
+                    _Resolution(
+                        newest_release,
+                        newest_release,
+                        default,
+                        f"pip picks the highest version across PyPI and the extra index: PyPI's torch "
+                        f"{newest_release} ({default})",
+                    ),
+                ]
     failing = [r for r in resolutions if problem(r)]
     if not failing:
         return None
     newest = resolutions[-1]
     if len(failing) == len(resolutions):
-        note = (f"torch is not pinned (`{use.written}`), and no torch release from {resolutions[0].release} to "
-                f"{newest.release} it allows would work")
+        note = (
+            f"torch is not pinned (`{use.written}`), and no torch release from {resolutions[0].release} to "
+            f"{newest.release} it allows would work"
+        )
         return newest, None, note
     if problem(newest):
-        note = (f"torch is not pinned (`{use.written}`): pip installs the newest release it allows, torch "
-                f"{newest.release} today (heuristic: other requirements may hold torch back)")
+        note = (
+            f"torch is not pinned (`{use.written}`): pip installs the newest release it allows, torch "
+            f"{newest.release} today (heuristic: other requirements may hold torch back)"
+        )
         return newest, Severity.WARNING, note
     return None
 
@@ -1162,24 +1347,31 @@ def cuda_tag_unknown(project: Project) -> Iterator[Finding]:
         elif info is not None:
             version = _rel(info.version)
             if info.extra == "cudnn" and version < (12, 4, 1):
-                why = (" Before CUDA 12.4.1 the cuDNN tags name the cuDNN major version (`cudnn8`; `cudnn9` only "
-                       "for 12.3.2); plain `cudnn` starts with 12.4.1.")
+                why = (
+                    " Before CUDA 12.4.1 the cuDNN tags name the cuDNN major version (`cudnn8`; `cudnn9` "
+                    "only for 12.3.2); plain `cudnn` starts with 12.4.1."
+                )
             elif info.extra in ("cudnn8", "cudnn9") and version >= (12, 4, 1):
                 why = " From CUDA 12.4.1 on, the cuDNN tags say plain `cudnn` (cuDNN 9)."
-            elif not any(kn.cuda_version_of_tag(t) is not None and str(kn.cuda_version_of_tag(t)) == info.version
-                         for t in nearest):
+            elif not any(
+                kn.cuda_version_of_tag(t) is not None and str(kn.cuda_version_of_tag(t)) == info.version
+                for t in nearest
+            ):
                 why = f" NVIDIA published no CUDA {info.version} images."
         suggestion = ""
         if nearest:
             first = nearest[0]
             others = [f"`{t}`" for t in nearest[1:]]
             suggestion = f" Did you mean `{first}`" + (f" (or {', '.join(others)})" if others else "") + "?"
-        fix = f"FROM {name}:{nearest[0]}" if nearest and image.origin == "dockerfile" else (
-            f"image: {name}:{nearest[0]}" if nearest else None)
+        fix = (
+            f"FROM {name}:{nearest[0]}"
+            if nearest and image.origin == "dockerfile"
+            else (f"image: {name}:{nearest[0]}" if nearest else None)
+        )
         yield Finding(
             span=image.span,
-            message=f"`{name}:{image.tag}` is not a tag NVIDIA published, so pulling it fails (manifest unknown)."
-                    f"{why}{suggestion}",
+            message=f"`{name}:{image.tag}` is not a tag NVIDIA published, so pulling it fails "
+            f"(manifest unknown).{why}{suggestion}",
             related=image.related,
             fix=fix,
         )
@@ -1198,18 +1390,28 @@ def cuda_tag_eol(project: Project) -> Iterator[Finding]:
         if kn.cuda_tag_status(image.tag) != "eol":
             continue
         name = kn.parse_image(image.ref).name
-        replacement = _similar_tag(image.tag, supported_only=True, same_minor=True) or \
-            _similar_tag(image.tag, supported_only=True)
+        replacement = _similar_tag(image.tag, supported_only=True, same_minor=True) or _similar_tag(
+            image.tag, supported_only=True
+        )
         version = image.version or ""
         same_minor = replacement is not None and _mm(str(kn.cuda_version_of_tag(replacement))) == _mm(version)
-        reason = (f"CUDA {version} was superseded by a newer point release" if same_minor
-                  else f"NVIDIA no longer supports CUDA {_mm(version)} images")
-        message = (f"`{name}:{image.tag}` is end of life: NVIDIA lists it as unsupported ({reason}) and deletes EOL "
-                   f"tags from Docker Hub and NGC six months after; the remaining ones get no security fixes.")
+        reason = (
+            f"CUDA {version} was superseded by a newer point release"
+            if same_minor
+            else f"NVIDIA no longer supports CUDA {_mm(version)} images"
+        )
+        message = (
+            f"`{name}:{image.tag}` is end of life: NVIDIA lists it as unsupported ({reason}) and deletes EOL "
+            f"tags from Docker Hub and NGC six months after; the remaining ones get no security fixes."
+        )
         if replacement:
             message += f" Use `{name}:{replacement}`."
-        yield Finding(span=image.span, message=message, related=image.related,
-                      fix=f"{name}:{replacement}" if replacement else None)
+        yield Finding(
+            span=image.span,
+            message=message,
+            related=image.related,
+            fix=f"{name}:{replacement}" if replacement else None,
+        )
 
 
 def _forward_compat(fleet: _Fleet, image_version: str) -> tuple[str, bool] | None:
@@ -1259,29 +1461,40 @@ def cuda_driver_too_old(project: Project) -> Iterator[Finding]:
         severity = None
         compat = _forward_compat(fleet, image.version)
         datacenter = all(_is_datacenter(d) for d in fleet.devices)
-        message = (f"`{name}:{image.tag}` needs NVIDIA driver >= {need} (its NVIDIA_REQUIRE_CUDA asks for "
-                   f"cuda>={minor}), but the fleet's driver {fleet.driver} ({fleet.where()}) supports CUDA "
-                   f"{reported or 'older than 10.0'} at most")
+        message = (
+            f"`{name}:{image.tag}` needs NVIDIA driver >= {need} (its NVIDIA_REQUIRE_CUDA asks for "
+            f"cuda>={minor}), but the fleet's driver {fleet.driver} ({fleet.where()}) supports CUDA "
+            f"{reported or 'older than 10.0'} at most"
+        )
         if compat is not None and compat[1] and datacenter:
             severity = Severity.WARNING
-            message += (f". The image also accepts the {compat[0]} branch for CUDA forward compatibility, so it "
-                        f"starts on data-centre GPUs and relies on the cuda-compat libraries it ships; that works "
-                        f"only on data-centre GPUs and supported branches.")
+            message += (
+                f". The image also accepts the {compat[0]} branch for CUDA forward compatibility, so it "
+                f"starts on data-centre GPUs and relies on the cuda-compat libraries it ships; that works "
+                f"only on data-centre GPUs and supported branches."
+            )
         elif compat is not None:
-            message += (f": the container will not start (\"unsatisfied condition: cuda>={minor}\"). The image "
-                        f"also lists driver branch {compat[0]} for forward compatibility, but "
-                        + ("that branch is end of life" if not compat[1] else "only data-centre GPUs support it")
-                        + "; do not rely on it.")
+            message += (
+                f': the container will not start ("unsatisfied condition: cuda>={minor}"). The image '
+                f"also lists driver branch {compat[0]} for forward compatibility, but "
+                + ("that branch is end of life" if not compat[1] else "only data-centre GPUs support it")
+                + "; do not rely on it."
+            )
         else:
-            message += f": the container will not start (\"unsatisfied condition: cuda>={minor}\")."
+            message += f': the container will not start ("unsatisfied condition: cuda>={minor}").'
         message += f" Upgrade the fleet's driver to >= {need}"
         if choices:
             message += f", or build on a {choices} image"
             if replacement:
                 message += f" (e.g. `{name}:{replacement}`)"
         message += "."
-        yield Finding(span=image.span, message=message, related=(*image.related, *fleet.driver_related()),
-                      severity=severity, fix=f"{name}:{replacement}" if replacement else None)
+        yield Finding(
+            span=image.span,
+            message=message,
+            related=(*image.related, *fleet.driver_related()),
+            severity=severity,
+            fix=f"{name}:{replacement}" if replacement else None,
+        )
 
 
 def _arch_reason(version: str, cc: tuple[int, int]) -> str:
@@ -1292,20 +1505,33 @@ def _arch_reason(version: str, cc: tuple[int, int]) -> str:
         if row["cuda_major"] == major:
             minimum = kn.parse_compute_capability(row["min_cc"])
     if minimum is not None and cc < minimum:
-        dropped = sorted({kn.arch_name(c) or "" for c in
-                          [(a, b) for a in range(3, minimum[0] + 1) for b in range(0, 10)] if c < minimum} - {""},
-                         key=lambda n: ["Kepler", "Maxwell", "Pascal", "Volta"].index(n)
-                         if n in ("Kepler", "Maxwell", "Pascal", "Volta") else 9)
-        return (f"CUDA {major} dropped {', '.join(dropped[-3:]) if dropped else 'this architecture'} "
-                f"(its minimum is sm_{minimum[0]}{minimum[1]})")
+        dropped = sorted(
+            {
+                kn.arch_name(c) or ""
+                for c in [(a, b) for a in range(3, minimum[0] + 1) for b in range(0, 10)]
+                if c < minimum
+            }
+            - {""},
+            key=lambda n: (
+                ["Kepler", "Maxwell", "Pascal", "Volta"].index(n)
+                if n in ("Kepler", "Maxwell", "Pascal", "Volta")
+                else 9
+            ),
+        )
+        return (
+            f"CUDA {major} dropped {', '.join(dropped[-3:]) if dropped else 'this architecture'} "
+            f"(its minimum is sm_{minimum[0]}{minimum[1]})"
+        )
     for row in table.get("cc_first_cuda", ()):
         if kn.parse_compute_capability(row["cc"]) == cc:
             return f"compute capability {_cc_text(cc)} needs CUDA {row['first_cuda']} or newer"
     return f"CUDA {_mm(version)} cannot target compute capability {_cc_text(cc)}"
 
 
-_APT_CUDA = re.compile(r"^cuda-(?:toolkit|nvcc|compiler|libraries|libraries-dev|runtime|cudart|cudart-dev|"
-                       r"minimal-build|command-line-tools)-(\d+)-(\d+)(?:=.*)?$")
+_APT_CUDA = re.compile(
+    r"^cuda-(?:toolkit|nvcc|compiler|libraries|libraries-dev|runtime|cudart|cudart-dev|"
+    r"minimal-build|command-line-tools)-(\d+)-(\d+)(?:=.*)?$"
+)
 
 
 def _cuda_range(fitting: list[str]) -> str:
@@ -1342,20 +1568,24 @@ def cuda_arch_unsupported(project: Project) -> Iterator[Finding]:
     fleet = _fleet(project)
     if not fleet.known:
         return
-    fitting = [m for m in _fitting_cuda(_Fleet(None, fleet.devices, None, None, None, None))
-               if m in _image_minors()]
+    fitting = [
+        m for m in _fitting_cuda(_Fleet(None, fleet.devices, None, None, None, None)) if m in _image_minors()
+    ]
     advice = _cuda_range(fitting)
     wheel_images = _dockerfiles_with_cuda_torch(project)
     for image in _cuda_images(project):
         if not (image.runs or image.feeds) or image.version is None:
             continue
-        bad = [d for d in fleet.known if kn.cuda_supports_arch(image.version, d.info.compute_capability) is False]
+        bad = [
+            d for d in fleet.known if kn.cuda_supports_arch(image.version, d.info.compute_capability) is False
+        ]
         if not bad:
             continue
         name = kn.parse_image(image.ref).name
         first = bad[0]
-        gpus = ", ".join(f"{d.name} (compute capability {_cc_text(d.info.compute_capability)}, {d.info.arch})"
-                         for d in bad)
+        gpus = ", ".join(
+            f"{d.name} (compute capability {_cc_text(d.info.compute_capability)}, {d.info.arch})" for d in bad
+        )
         replacement = _similar_tag(image.tag, max_minor=fitting[0], supported_only=True) if fitting else None
         compiles = image.stage is not None and bool(_extension_builds(image.stage))
         with_wheels = image.dockerfile in wheel_images
@@ -1364,21 +1594,30 @@ def cuda_arch_unsupported(project: Project) -> Iterator[Finding]:
             if with_wheels:
                 continue  # a builder that only installs wheels: they bring their own CUDA
             severity = Severity.WARNING
-        message = (f"`{name}:{image.tag}` (CUDA {_mm(image.version)}) cannot run code for the fleet's {gpus}: "
-                   f"{_arch_reason(image.version, first.info.compute_capability)}, so kernels built with or linked "
-                   f"against this image's CUDA fail with \"no kernel image is available for execution on the "
-                   f"device\".")
+        message = (
+            f"`{name}:{image.tag}` (CUDA {_mm(image.version)}) cannot run code for the fleet's {gpus}: "
+            f"{_arch_reason(image.version, first.info.compute_capability)}, so kernels built with or linked "
+            f"against this image's CUDA fail with \"no kernel image is available for execution on the "
+            f'device".'
+        )
         if image.runs and with_wheels and not compiles:
             # the PyTorch wheels bring their own CUDA libraries (DA607 checks them); only code that
             # uses the image's own CUDA libraries is affected
             severity = Severity.WARNING
-            message += (" The PyTorch CUDA wheels this image installs bring their own CUDA libraries (DA607 checks "
-                        "them); anything else that uses the image's CUDA libraries fails.")
+            message += (
+                " The PyTorch CUDA wheels this image installs bring their own CUDA libraries (DA607 checks "
+                "them); anything else that uses the image's CUDA libraries fails."
+            )
         if advice:
             message += f" Use an image with {advice}"
             message += f", e.g. `{name}:{replacement}`." if replacement else "."
-        yield Finding(span=image.span, message=message, related=(*image.related, *fleet.device_related(bad)),
-                      severity=severity, fix=f"{name}:{replacement}" if replacement else None)
+        yield Finding(
+            span=image.span,
+            message=message,
+            related=(*image.related, *fleet.device_related(bad)),
+            severity=severity,
+            fix=f"{name}:{replacement}" if replacement else None,
+        )
     for path in _dockerfile_paths(project):
         dockerfile = project.dockerfile(path)
         if dockerfile is None:
@@ -1394,17 +1633,27 @@ def cuda_arch_unsupported(project: Project) -> Iterator[Finding]:
                     if not match:
                         continue
                     version = f"{match.group(1)}.{match.group(2)}"
-                    bad = [d for d in fleet.known
-                           if kn.cuda_supports_arch(version, d.info.compute_capability) is False]
+                    bad = [
+                        d
+                        for d in fleet.known
+                        if kn.cuda_supports_arch(version, d.info.compute_capability) is False
+                    ]
                     if not bad:
                         continue
-                    gpus = ", ".join(f"{d.name} ({_cc_text(d.info.compute_capability)}, {d.info.arch})" for d in bad)
-                    message = (f"`{package}` installs CUDA {version}, which cannot build for the fleet's {gpus}: "
-                               f"{_arch_reason(version, bad[0].info.compute_capability)}.")
+                    gpus = ", ".join(
+                        f"{d.name} ({_cc_text(d.info.compute_capability)}, {d.info.arch})" for d in bad
+                    )
+                    message = (
+                        f"`{package}` installs CUDA {version}, which cannot build for the fleet's {gpus}: "
+                        f"{_arch_reason(version, bad[0].info.compute_capability)}."
+                    )
                     if advice:
                         message += f" Install {advice} instead."
-                    yield Finding(span=install.instruction.locate(package), message=message,
-                                  related=fleet.device_related(bad))
+                    yield Finding(
+                        span=install.instruction.locate(package),
+                        message=message,
+                        related=fleet.device_related(bad),
+                    )
 
 
 @rule("DA605")
@@ -1431,9 +1680,9 @@ def cuda_driver_requirement(project: Project) -> Iterator[Finding]:
         yield Finding(
             span=image.span,
             message=f"`{name}:{image.tag}` needs NVIDIA driver >= {need} on the host (CUDA {minor}; "
-                    f"nvidia-container-cli refuses older drivers). Declare the servers in {config} "
-                    f"(`[gpu]` with `driver = \"...\"` and `devices = [\"...\"]`, or --gpu-driver/--gpu) so dockaudit "
-                    f"checks the driver and GPU architectures.",
+            f"nvidia-container-cli refuses older drivers). Declare the servers in {config} "
+            f'(`[gpu]` with `driver = "..."` and `devices = ["..."]`, or --gpu-driver/--gpu) so dockaudit '
+            f"checks the driver and GPU architectures.",
             related=image.related,
         )
 
@@ -1472,25 +1721,39 @@ def torch_cuda_driver_too_old(project: Project) -> Iterator[Finding]:
         cuda = _variant_cuda(res.variant) or "?"
         need = _compat_min_driver(_rel(cuda)[0])
         reported = kn.newest_cuda_for_driver(driver, "runtime")
-        good = [v for v in kn.torch_variants(res.release)
-                if _variant_cuda(v) and kn.driver_supports(driver, _variant_cuda(v) or "", "minor_compat")]
-        message = (f"torch {res.version} {res.variant} ({res.how}) is built for CUDA {cuda} and needs NVIDIA driver "
-                   f">= {need} (CUDA {_rel(cuda)[0]}.x minor-version compatibility), but the fleet's driver {driver} "
-                   f"({fleet.where()}) supports CUDA {reported or '?'}: torch.cuda.is_available() returns False.")
+        good = [
+            v
+            for v in kn.torch_variants(res.release)
+            if _variant_cuda(v) and kn.driver_supports(driver, _variant_cuda(v) or "", "minor_compat")
+        ]
+        message = (
+            f"torch {res.version} {res.variant} ({res.how}) is built for CUDA {cuda} and needs NVIDIA driver "
+            f">= {need} (CUDA {_rel(cuda)[0]}.x minor-version compatibility), but the fleet's driver "
+            f"{driver} ({fleet.where()}) supports CUDA {reported or '?'}: torch.cuda.is_available() "
+            f"returns False."
+        )
         if note:
             message = f"{note}. " + message
         if good:
-            message += (f" Install the {good[-1]} build (--index-url {kn.torch_index_url(good[-1])}) or upgrade "
-                        f"the driver.")
+            message += (
+                f" Install the {good[-1]} build (--index-url {kn.torch_index_url(good[-1])}) or upgrade "
+                f"the driver."
+            )
         else:
             older = _older_release_for(fleet, res.release)
             if older is not None:
-                message += (f" No build of torch {res.release} fits that driver: upgrade the driver, or use torch "
-                            f"{older[0]} with the {older[1]} build (--index-url {kn.torch_index_url(older[1])}).")
+                message += (
+                    f" No build of torch {res.release} fits that driver: upgrade the driver, or use torch "
+                    f"{older[0]} with the {older[1]} build (--index-url {kn.torch_index_url(older[1])})."
+                )
             else:
                 message += " Upgrade the driver."
-        yield Finding(span=use.span, message=message, related=_use_related(use, fleet.driver_related()),
-                      severity=severity)
+        yield Finding(
+            span=use.span,
+            message=message,
+            related=_use_related(use, fleet.driver_related()),
+            severity=severity,
+        )
 
 
 def _older_release_for(fleet: _Fleet, release: str) -> tuple[str, str] | None:
@@ -1502,8 +1765,10 @@ def _older_release_for(fleet: _Fleet, release: str) -> tuple[str, str] | None:
             cuda = _variant_cuda(variant)
             if cuda is None or (fleet.driver and not kn.driver_supports(fleet.driver, cuda, "minor_compat")):
                 continue
-            if all(kn.torch_wheel_supports(candidate, variant, d.info.compute_capability) is not False
-                   for d in fleet.known):
+            if all(
+                kn.torch_wheel_supports(candidate, variant, d.info.compute_capability) is not False
+                for d in fleet.known
+            ):
                 return candidate, variant
     return None
 
@@ -1524,8 +1789,11 @@ def torch_arch_unsupported(project: Project) -> Iterator[Finding]:
     def bad_devices(res: _Resolution) -> list[_Device]:
         if not res.variant.startswith("cu"):
             return []
-        return [d for d in fleet.known
-                if kn.torch_wheel_supports(res.release, res.variant, d.info.compute_capability) is False]
+        return [
+            d
+            for d in fleet.known
+            if kn.torch_wheel_supports(res.release, res.variant, d.info.compute_capability) is False
+        ]
 
     for use in _torch_uses(project):
         resolved = _resolve(use)
@@ -1539,31 +1807,77 @@ def torch_arch_unsupported(project: Project) -> Iterator[Finding]:
         archs = kn.torch_wheel_archs(res.release, res.variant) or []
         working = None
         for variant in reversed(kn.torch_variants(res.release)):
-            if all(kn.torch_wheel_supports(res.release, variant, d.info.compute_capability) for d in fleet.known):
+            if all(
+                kn.torch_wheel_supports(res.release, variant, d.info.compute_capability) for d in fleet.known
+            ):
                 working = variant
                 break
-        gpus = ", ".join(f"{d.name} (sm_{d.info.compute_capability[0]}{d.info.compute_capability[1]}, "
-                         f"{d.info.arch})" for d in bad)
-        message = (f"torch {res.version} {res.variant} ({res.how}) has no kernels for the fleet's {gpus}: the wheel "
-                   f"is built for {' '.join(archs)}, so CUDA calls fail with \"no kernel image is available for "
-                   f"execution on the device\".")
+        gpus = ", ".join(
+            f"{d.name} (sm_{d.info.compute_capability[0]}{d.info.compute_capability[1]}, {d.info.arch})"
+            for d in bad
+        )
+        message = (
+            f"torch {res.version} {res.variant} ({res.how}) has no kernels for the fleet's {gpus}: the wheel "
+            f'is built for {" ".join(archs)}, so CUDA calls fail with "no kernel image is available for '
+            f'execution on the device".'
+        )
         if note:
             message = f"{note}. " + message
         if working:
-            message += (f" Install the {working} build of torch {res.release} "
-                        f"(--index-url {kn.torch_index_url(working)}).")
+            message += (
+                f" Install the {working} build of torch {res.release} "
+                f"(--index-url {kn.torch_index_url(working)})."
+            )
         else:
             message += " No variant of this release supports it; use an older torch release (cu126 or older)."
-        yield Finding(span=use.span, message=message, related=_use_related(use, fleet.device_related(bad)),
-                      severity=severity, fix=f"--index-url {kn.torch_index_url(working)}" if working else None)
+        yield Finding(
+            span=use.span,
+            message=message,
+            related=_use_related(use, fleet.device_related(bad)),
+            severity=severity,
+            fix=f"--index-url {kn.torch_index_url(working)}" if working else None,
+        )
 
 
-_EXT_PACKAGES = frozenset({"flash-attn", "flash_attn", "apex", "xformers", "deepspeed", "mamba-ssm", "causal-conv1d",
-                           "auto-gptq", "exllamav2", "natten", "pytorch3d", "detectron2", "torch-scatter",
-                           "torch-sparse", "torch-cluster", "spconv", "gsplat", "tiny-cuda-nn", "nvdiffrast",
-                           "diff-gaussian-rasterization", "simple-knn", "mmcv", "mmcv-full", "bitsandbytes"})
-_ALWAYS_SOURCE = frozenset({"apex", "pytorch3d", "detectron2", "nvdiffrast", "tiny-cuda-nn",
-                            "diff-gaussian-rasterization", "simple-knn"})
+_EXT_PACKAGES = frozenset(
+    {
+        "flash-attn",
+        "flash_attn",
+        "apex",
+        "xformers",
+        "deepspeed",
+        "mamba-ssm",
+        "causal-conv1d",
+        "auto-gptq",
+        "exllamav2",
+        "natten",
+        "pytorch3d",
+        "detectron2",
+        "torch-scatter",
+        "torch-sparse",
+        "torch-cluster",
+        "spconv",
+        "gsplat",
+        "tiny-cuda-nn",
+        "nvdiffrast",
+        "diff-gaussian-rasterization",
+        "simple-knn",
+        "mmcv",
+        "mmcv-full",
+        "bitsandbytes",
+    }
+)
+_ALWAYS_SOURCE = frozenset(
+    {
+        "apex",
+        "pytorch3d",
+        "detectron2",
+        "nvdiffrast",
+        "tiny-cuda-nn",
+        "diff-gaussian-rasterization",
+        "simple-knn",
+    }
+)
 
 
 def _extension_builds(stage: Stage) -> list[tuple[Span, str]]:
@@ -1584,10 +1898,11 @@ def _extension_builds(stage: Stage) -> list[tuple[Span, str]]:
                 words = command.words
                 if "TORCH_CUDA_ARCH_LIST" in command.assignments:
                     out.append((span, "TORCH_CUDA_ARCH_LIST is set for building CUDA extensions"))
-                elif command.name == "nvcc" or (command.name.startswith("python") and "setup.py" in
-                                                [posixpath.basename(w) for w in words[1:3]]
-                                                and any(w in ("build", "build_ext", "install", "develop", "bdist_wheel")
-                                                        for w in words)):
+                elif command.name == "nvcc" or (
+                    command.name.startswith("python")
+                    and "setup.py" in [posixpath.basename(w) for w in words[1:3]]
+                    and any(w in ("build", "build_ext", "install", "develop", "bdist_wheel") for w in words)
+                ):
                     out.append((span, f"`{' '.join(words[:3])}` compiles CUDA code"))
         for install in stage_installs(member):
             if install.manager not in ("pip", "uv-pip") or not install.is_install:
@@ -1599,14 +1914,30 @@ def _extension_builds(stage: Stage) -> list[tuple[Span, str]]:
                 from_git = lowered.startswith("git+") or "github.com" in lowered
                 repo = re.search(r"github\.com/[^/]+/([^/@#.]+)", lowered)
                 repo_name = repo.group(1) if repo else ""
-                if from_git and (repo_name in _EXT_PACKAGES or repo_name.replace("-", "_") in _EXT_PACKAGES
-                                 or repo_name in ("flash-attention", "xformers", "apex")):
-                    out.append((install.instruction.locate(package), f"`{package}` builds CUDA extensions from source"))
-                elif name in _EXT_PACKAGES and (name in _ALWAYS_SOURCE or name in ("flash-attn",)
-                                                or install.has_option("--no-build-isolation")
-                                                or name in no_binary or ":all:" in no_binary):
-                    out.append((install.instruction.locate(package), f"`pip install {package}` compiles CUDA code "
-                                                                     "against the installed torch"))
+                if from_git and (
+                    repo_name in _EXT_PACKAGES
+                    or repo_name.replace("-", "_") in _EXT_PACKAGES
+                    or repo_name in ("flash-attention", "xformers", "apex")
+                ):
+                    out.append(
+                        (
+                            install.instruction.locate(package),
+                            f"`{package}` builds CUDA extensions from source",
+                        )
+                    )
+                elif name in _EXT_PACKAGES and (
+                    name in _ALWAYS_SOURCE
+                    or name in ("flash-attn",)
+                    or install.has_option("--no-build-isolation")
+                    or name in no_binary
+                    or ":all:" in no_binary
+                ):
+                    out.append(
+                        (
+                            install.instruction.locate(package),
+                            f"`pip install {package}` compiles CUDA code against the installed torch",
+                        )
+                    )
     return out
 
 
@@ -1629,9 +1960,17 @@ def _image_nvcc(stage: Stage) -> tuple[str, Span, str] | None:
                 continue
             for package in install.packages:
                 match = _APT_CUDA.match(package)
-                if match and "runtime" not in package and "cudart" not in package and "libraries" not in package:
-                    found = (f"{match.group(1)}.{match.group(2)}", install.instruction.locate(package),
-                             f"`{package}`")
+                if (
+                    match
+                    and "runtime" not in package
+                    and "cudart" not in package
+                    and "libraries" not in package
+                ):
+                    found = (
+                        f"{match.group(1)}.{match.group(2)}",
+                        install.instruction.locate(package),
+                        f"`{package}`",
+                    )
     return found
 
 
@@ -1683,18 +2022,23 @@ def torch_cuda_image_mismatch(project: Project) -> Iterator[Finding]:
                 continue
             reported.add((span, image_span))
             major = wheel_v[0] != image_v[0]
-            consequence = ("torch.utils.cpp_extension refuses to build (\"The detected CUDA version mismatches the "
-                           "version that was used to compile PyTorch\")" if major else
-                           "torch.utils.cpp_extension only warns, and the extension is compiled with an older nvcc "
-                           "than torch, which can fail to build or load")
+            consequence = (
+                'torch.utils.cpp_extension refuses to build ("The detected CUDA version mismatches the '
+                'version that was used to compile PyTorch")'
+                if major
+                else "torch.utils.cpp_extension only warns, and the extension is compiled with an older nvcc "
+                "than torch, which can fail to build or load"
+            )
             more = f" ({len(builds) - 1} more build step(s) in this image)" if len(builds) > 1 else ""
             yield Finding(
                 span=span,
                 message=f"{what}{more}, but nvcc comes from {image_what} (CUDA {image_cuda}) while torch "
-                        f"{res.version} is the {res.variant} build (CUDA {wheel_cuda}, {res.how}): {consequence}. "
-                        f"Use a CUDA {wheel_cuda} devel image, or install the torch build for CUDA {image_cuda}.",
-                related=(Related(image_span, f"nvcc: CUDA {image_cuda}"),
-                         Related(use.span, f"torch {res.variant} (CUDA {wheel_cuda})")),
+                f"{res.version} is the {res.variant} build (CUDA {wheel_cuda}, {res.how}): {consequence}. "
+                f"Use a CUDA {wheel_cuda} devel image, or install the torch build for CUDA {image_cuda}.",
+                related=(
+                    Related(image_span, f"nvcc: CUDA {image_cuda}"),
+                    Related(use.span, f"torch {res.variant} (CUDA {wheel_cuda})"),
+                ),
                 severity=Severity.ERROR if major else None,
             )
 
@@ -1712,7 +2056,9 @@ def _reserves_gpu(service: Service) -> bool:
             if not isinstance(device, dict):
                 continue
             capabilities = device.get("capabilities") or ()
-            flat = [str(c).lower() for c in (capabilities if isinstance(capabilities, list) else [capabilities])]
+            flat = [
+                str(c).lower() for c in (capabilities if isinstance(capabilities, list) else [capabilities])
+            ]
             if "gpu" in flat or str(device.get("driver", "")).lower() == "nvidia":
                 return True
         for resource in reservations.get("generic_resources") or ():
@@ -1740,7 +2086,9 @@ def _reservation(service: Service) -> tuple[int | None, list[str] | None, Span] 
             if not isinstance(device, dict):
                 continue
             capabilities = device.get("capabilities") or ()
-            flat = [str(c).lower() for c in (capabilities if isinstance(capabilities, list) else [capabilities])]
+            flat = [
+                str(c).lower() for c in (capabilities if isinstance(capabilities, list) else [capabilities])
+            ]
             if "gpu" not in flat and str(device.get("driver", "")).lower() != "nvidia":
                 continue
             path = ("deploy", "resources", "reservations", "devices", index)
@@ -1764,7 +2112,7 @@ class _EnvValue:
     key: str
     value: str
     span: Span
-    where: str              # "compose", "env_file", "dockerfile"
+    where: str  # "compose", "env_file", "dockerfile"
     from_variable: bool = False
 
 
@@ -1776,14 +2124,21 @@ def _compose_env_entries(compose: ComposeProject, service: Service) -> dict[str,
     variable_spans = [v.span for v in compose.variables]
 
     def interpolated(span: Span) -> bool:
-        return any(v.path == span.path and (span.line, span.column) <= (v.line, v.column) <=
-                   (span.end_line, span.end_column) for v in variable_spans)
+        return any(
+            v.path == span.path
+            and (span.line, span.column) <= (v.line, v.column) <= (span.end_line, span.end_column)
+            for v in variable_spans
+        )
 
     if node.kind == "map":
         for key, child in node.value.items():
             if child.kind != "scalar" or child.value is None:
                 continue
-            value = str(child.value) if not isinstance(child.value, bool) else ("true" if child.value else "false")
+            value = (
+                str(child.value)
+                if not isinstance(child.value, bool)
+                else ("true" if child.value else "false")
+            )
             out[key] = _EnvValue(key, value, child.span, "compose", interpolated(child.span))
     elif node.kind == "seq":
         for item in node.value:
@@ -1791,12 +2146,15 @@ def _compose_env_entries(compose: ComposeProject, service: Service) -> dict[str,
                 continue
             key, sep, value = str(item.value).partition("=")
             if sep:
-                out[key.strip()] = _EnvValue(key.strip(), value, item.span, "compose", interpolated(item.span))
+                out[key.strip()] = _EnvValue(
+                    key.strip(), value, item.span, "compose", interpolated(item.span)
+                )
     return out
 
 
-def _service_env(project: Project, compose: ComposeProject, service: Service,
-                 stage: Stage | None) -> dict[str, _EnvValue]:
+def _service_env(
+    project: Project, compose: ComposeProject, service: Service, stage: Stage | None
+) -> dict[str, _EnvValue]:
     """The container's environment as compose sets it: image ENV < env_file < environment."""
     env: dict[str, _EnvValue] = {}
     if stage is not None:
@@ -1840,9 +2198,9 @@ def _gpu_env_signals(env: dict[str, _EnvValue]) -> tuple[list[_EnvValue], bool]:
         elif entry.key == "NVIDIA_VISIBLE_DEVICES" and entry.where != "dockerfile":
             if value and value not in ("void", "none"):
                 signals.append(entry)
-        elif entry.key == "CUDA_VISIBLE_DEVICES" and entry.where != "dockerfile":
-            if re.fullmatch(r"[0-9, ]+|gpu-[0-9a-f-]+(,.*)?|mig-.*", value):
-                signals.append(entry)
+        elif (entry.key == "CUDA_VISIBLE_DEVICES" and entry.where != "dockerfile"
+              and re.fullmatch(r"[0-9, ]+|gpu-[0-9a-f-]+(,.*)?|mig-.*", value)):
+            signals.append(entry)
     return signals, cpu
 
 
@@ -1860,11 +2218,16 @@ def _image_gpu_signals(project: Project, link) -> list[Related]:
     if link.stage is not None:
         chain = lineage(link.stage)
         root = chain[-1]
-        args = {k: v for k, v in ((link.service.build.args if link.service.build else None) or {}).items()
-                if v is not None}
+        args = {
+            k: v
+            for k, v in ((link.service.build.args if link.service.build else None) or {}).items()
+            if v is not None
+        }
         base = root.resolve_base(args) if args else root.base_image
         ref = kn.parse_image(base) if root.uses_external_image else None
-        if ref is not None and (ref.name in _CUDA_REPOS or (ref.name == "pytorch/pytorch" and "cuda" in (ref.tag or ""))):
+        if ref is not None and (
+            ref.name in _CUDA_REPOS or (ref.name == "pytorch/pytorch" and "cuda" in (ref.tag or ""))
+        ):
             out.append(Related(root.base_span, f"CUDA base image {base}"))
         dockerfile = link.dockerfile
         members = {s.index for s in chain}
@@ -1901,7 +2264,9 @@ def _image_gpu_signals(project: Project, link) -> list[Related]:
 def _same_image(a, b) -> bool:
     if a.dockerfile_path and a.dockerfile_path == b.dockerfile_path:
         return True
-    return bool(a.service.image and a.service.image == b.service.image and (a.service.build or b.service.build))
+    return bool(
+        a.service.image and a.service.image == b.service.image and (a.service.build or b.service.build)
+    )
 
 
 @rule("DA609")
@@ -1921,8 +2286,12 @@ def gpu_not_reserved(project: Project) -> Iterator[Finding]:
         service = link.service
         if _reserves_gpu(service):
             continue
-        names = (service.name, *service.profiles, kn.parse_image(service.image).tag or "" if service.image else "",
-                 *(posixpath.basename(f) for f in link.compose.files))
+        names = (
+            service.name,
+            *service.profiles,
+            kn.parse_image(service.image).tag or "" if service.image else "",
+            *(posixpath.basename(f) for f in link.compose.files),
+        )
         if any(_CPU_NAME.search(name) for name in names):
             continue  # `tts-cpu`, profile `cpu`, image `app:1.0-cpu`, compose.cpu.yaml: meant for the CPU
         env = _service_env(project, link.compose, service, link.stage)
@@ -1934,8 +2303,14 @@ def gpu_not_reserved(project: Project) -> Iterator[Finding]:
         if not env_signals and not image_signals:
             continue
         if not env_signals:
-            siblings = [other for other in links if other is not link and other.compose is link.compose
-                        and _same_image(link, other) and _reserves_gpu(other.service)]
+            siblings = [
+                other
+                for other in links
+                if other is not link
+                and other.compose is link.compose
+                and _same_image(link, other)
+                and _reserves_gpu(other.service)
+            ]
             own_command = service.command is not None or service.entrypoint is not None
             if siblings and own_command:
                 continue
@@ -1943,13 +2318,14 @@ def gpu_not_reserved(project: Project) -> Iterator[Finding]:
         related = tuple(Related(e.span, f"{e.key}={e.value}") for e in env_signals) + tuple(image_signals)
         yield Finding(
             span=service.span,
-            message=f"service {service.name!r} needs a GPU ({'; '.join(reasons)}) but reserves none, so the container "
-                    "sees no GPU (unless the Docker daemon's default runtime is nvidia) and falls back to the CPU or "
-                    "fails. Add `deploy.resources.reservations.devices: [{driver: nvidia, count: 1, "
-                    "capabilities: [gpu]}]` (or `gpus: all`).",
+            message=f"service {service.name!r} needs a GPU ({'; '.join(reasons)}) but reserves none, so the "
+            "container sees no GPU (unless the Docker daemon's default runtime is nvidia) and falls back "
+            "to the CPU or "
+            "fails. Add `deploy.resources.reservations.devices: [{driver: nvidia, count: 1, "
+            "capabilities: [gpu]}]` (or `gpus: all`).",
             related=related,
             fix="deploy:\n  resources:\n    reservations:\n      devices:\n        - driver: nvidia\n"
-                "          count: 1\n          capabilities: [gpu]",
+            "          count: 1\n          capabilities: [gpu]",
         )
 
 
@@ -1992,19 +2368,23 @@ def visible_devices_mismatch(project: Project) -> Iterator[Finding]:
                     if ids is not None and set(values) != set(ids):
                         yield Finding(
                             span=nvidia.span,
-                            message=f"NVIDIA_VISIBLE_DEVICES={nvidia.value} asks for host GPU(s) {', '.join(values)} "
-                                    f"but service {service.name!r} reserves {', '.join(ids)} (device_ids): which GPU "
-                                    "the container gets then depends on the runtime. Drop NVIDIA_VISIBLE_DEVICES and "
-                                    "let the reservation choose, or make them name the same GPUs.",
-                            related=(Related(reserved_span, f"reserves device_ids {ids}"),))
+                            message=f"NVIDIA_VISIBLE_DEVICES={nvidia.value} asks for host GPU(s) "
+                            f"{', '.join(values)} but service {service.name!r} reserves {', '.join(ids)} "
+                            f"(device_ids): which GPU "
+                            "the container gets then depends on the runtime. Drop NVIDIA_VISIBLE_DEVICES and "
+                            "let the reservation choose, or make them name the same GPUs.",
+                            related=(Related(reserved_span, f"reserves device_ids {ids}"),),
+                        )
                         continue
                     if count is not None and len(values) > count:
                         yield Finding(
                             span=nvidia.span,
-                            message=f"NVIDIA_VISIBLE_DEVICES={nvidia.value} asks for {len(values)} GPUs but service "
-                                    f"{service.name!r} reserves count: {count}. Drop NVIDIA_VISIBLE_DEVICES or reserve "
-                                    "the GPUs it names with device_ids.",
-                            related=(Related(reserved_span, f"reserves count: {count}"),))
+                            message=f"NVIDIA_VISIBLE_DEVICES={nvidia.value} asks for {len(values)} GPUs but "
+                            f"service {service.name!r} reserves count: {count}. Drop "
+                            f"NVIDIA_VISIBLE_DEVICES or "
+                            "reserve the GPUs it names with device_ids.",
+                            related=(Related(reserved_span, f"reserves count: {count}"),),
+                        )
                         continue
         elif nvidia is not None and (service.runtime or "").lower() == "nvidia":
             values = _index_list(nvidia.value.strip())
@@ -2024,21 +2404,41 @@ def visible_devices_mismatch(project: Project) -> Iterator[Finding]:
         inside = ", ".join(str(i) for i in range(visible_count)) if visible_count else "none"
         yield Finding(
             span=cuda.span,
-            message=f"CUDA_VISIBLE_DEVICES={cuda.value} names GPU index {', '.join(beyond)}, but inside the container of "
-                    f"service {service.name!r} the {visible_count} GPU(s) it gets ({reserved_text}) are numbered "
-                    f"{inside}: CUDA finds no such device. GPUs are renumbered from 0 in the container; use "
-                    f"CUDA_VISIBLE_DEVICES={','.join(str(i) for i in range(min(len(values), visible_count))) or '0'} "
-                    "(choose the host GPU with device_ids) or drop it.",
+            message=f"CUDA_VISIBLE_DEVICES={cuda.value} names GPU index {', '.join(beyond)}, but inside the "
+            f"container of service {service.name!r} the {visible_count} GPU(s) it gets ({reserved_text}) "
+            f"are numbered "
+            f"{inside}: CUDA finds no such device. GPUs are renumbered from 0 in the container; use "
+            f"CUDA_VISIBLE_DEVICES={','.join(str(i) for i in range(min(len(values), visible_count))) or '0'} "
+            "(choose the host GPU with device_ids) or drop it.",
             related=(Related(reserved_span, f"the service gets {visible_count} GPU(s): {reserved_text}"),),
         )
 
 
-_ALLOC_BOOL = frozenset({"expandable_segments", "release_lock_on_cudamalloc", "pinned_use_cuda_host_register",
-                         "pinned_use_background_threads", "graph_capture_record_stream_reuse",
-                         "release_lock_on_hipmalloc", "pinned_use_hip_host_register"})
-_ALLOC_KEYS = frozenset({"max_split_size_mb", "max_non_split_rounding_mb", "garbage_collection_threshold",
-                         "roundup_power2_divisions", "backend", "pinned_num_register_threads",
-                         "pinned_reserve_segment_size_mb"}) | _ALLOC_BOOL
+_ALLOC_BOOL = frozenset(
+    {
+        "expandable_segments",
+        "release_lock_on_cudamalloc",
+        "pinned_use_cuda_host_register",
+        "pinned_use_background_threads",
+        "graph_capture_record_stream_reuse",
+        "release_lock_on_hipmalloc",
+        "pinned_use_hip_host_register",
+    }
+)
+_ALLOC_KEYS = (
+    frozenset(
+        {
+            "max_split_size_mb",
+            "max_non_split_rounding_mb",
+            "garbage_collection_threshold",
+            "roundup_power2_divisions",
+            "backend",
+            "pinned_num_register_threads",
+            "pinned_reserve_segment_size_mb",
+        }
+    )
+    | _ALLOC_BOOL
+)
 _ALLOC_VARS = ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF", "PYTORCH_HIP_ALLOC_CONF")
 
 
@@ -2079,13 +2479,18 @@ def _alloc_conf_error(text: str) -> str | None:
             name, _, rest = key.partition("=")
             return f"`{key}` uses `=`: options are written `{name}:{rest}`"
         if key not in _ALLOC_KEYS:
-            close = [k for k in sorted(_ALLOC_KEYS) if k.replace("_", "") == key.lower().replace("_", "")
-                     or k.startswith(key.lower()[:8])]
+            close = [
+                k
+                for k in sorted(_ALLOC_KEYS)
+                if k.replace("_", "") == key.lower().replace("_", "") or k.startswith(key.lower()[:8])
+            ]
             hint = f" (did you mean `{close[0]}`?)" if close else ""
-            return (f"unknown option `{key}`{hint}; PyTorch knows " +
-                    ", ".join(sorted(k for k in _ALLOC_KEYS if "hip" not in k)))
+            return f"unknown option `{key}`{hint}; PyTorch knows " + ", ".join(
+                sorted(k for k in _ALLOC_KEYS if "hip" not in k)
+            )
         if i + 1 >= n or tokens[i + 1] != ":":
-            return f"`{key}` needs a value: write `{key}:<value>` (options are comma-separated `key:value` pairs)"
+            return (f"`{key}` needs a value: write `{key}:<value>` (options are comma-separated `key:value` "
+                    "pairs)")
         if i + 2 >= n or tokens[i + 2] in ",:]":
             return f"`{key}:` has no value"
         value = tokens[i + 2]
@@ -2132,17 +2537,23 @@ def _alloc_conf_error(text: str) -> str | None:
                     if interval != ">":
                         size = integer(interval)
                         if size is None or not _power_of_two(size):
-                            return f"`roundup_power2_divisions`: the interval `{interval}` must be a power of 2 (MiB)"
+                            return (f"`roundup_power2_divisions`: the interval `{interval}` must be a power "
+                                    "of 2 (MiB)")
                     if divisions is None or (divisions != 0 and not _power_of_two(divisions)):
-                        return (f"`roundup_power2_divisions`: the divisions `{tokens[i + 2]}` must be a power of 2 "
-                                "(or 0)")
+                        return (
+                            f"`roundup_power2_divisions`: the divisions `{tokens[i + 2]}` must be a "
+                            f"power of 2 "
+                            "(or 0)"
+                        )
                     i += 3
                     if i < n and tokens[i] == ",":
                         i += 1
             else:
                 number = integer(value)
                 if number is None or not _power_of_two(number):
-                    return f"`roundup_power2_divisions:{value}`: the value must be a power of 2 (or a [..] list)"
+                    return (
+                        f"`roundup_power2_divisions:{value}`: the value must be a power of 2 (or a [..] list)"
+                    )
         if i < n:
             if tokens[i] != ",":
                 return f"expected `,` after `{key}:{value}`, found `{tokens[i]}`"
@@ -2167,8 +2578,11 @@ def bad_pytorch_alloc_conf(project: Project) -> Iterator[Finding]:
             if entry.key in _ALLOC_VARS and entry.has_equals and entry.value.strip():
                 error = _alloc_conf_error(entry.value)
                 if error:
-                    yield Finding(span=entry.value_span, message=f"{entry.key}={entry.value} in {path}: {error}. "
-                                  "PyTorch raises this at the first CUDA allocation.")
+                    yield Finding(
+                        span=entry.value_span,
+                        message=f"{entry.key}={entry.value} in {path}: {error}. "
+                        "PyTorch raises this at the first CUDA allocation.",
+                    )
     for path in _dockerfile_paths(project):
         dockerfile = project.dockerfile(path)
         if dockerfile is None:
@@ -2186,8 +2600,11 @@ def bad_pytorch_alloc_conf(project: Project) -> Iterator[Finding]:
                 value = value.strip("\"'") if value[:1] in "\"'" and value[-1:] == value[:1] else value
                 error = _alloc_conf_error(value) if value.strip() else None
                 if error:
-                    yield Finding(span=kv.value_span or kv.span, message=f"ENV {kv.key}={value}: {error}. PyTorch "
-                                  "raises this at the first CUDA allocation.")
+                    yield Finding(
+                        span=kv.value_span or kv.span,
+                        message=f"ENV {kv.key}={value}: {error}. PyTorch "
+                        "raises this at the first CUDA allocation.",
+                    )
     seen: set[Span] = set()
     for compose in project.compose_projects:
         for service in compose.services.values():
@@ -2199,8 +2616,11 @@ def bad_pytorch_alloc_conf(project: Project) -> Iterator[Finding]:
                     continue  # the env file's own line is checked above
                 error = _alloc_conf_error(entry.value)
                 if error:
-                    yield Finding(span=entry.span, message=f"{entry.key}={entry.value} (service {service.name!r}): "
-                                  f"{error}. PyTorch raises this at the first CUDA allocation.")
+                    yield Finding(
+                        span=entry.span,
+                        message=f"{entry.key}={entry.value} (service {service.name!r}): "
+                        f"{error}. PyTorch raises this at the first CUDA allocation.",
+                    )
 
 
 def _defined_in_env_file(project: Project, compose: ComposeProject, key: str) -> bool:
@@ -2231,15 +2651,17 @@ def unknown_gpu_model(project: Project) -> Iterator[Finding]:
         yield Finding(
             span=span,
             message=f"dockaudit does not know the GPU model {device.name!r}"
-                    + (f" ({suggestion})" if suggestion else "")
-                    + ", so the CUDA and PyTorch architecture checks (DA604, DA607) cannot check it. Write the model "
-                      "as NVIDIA names it (e.g. \"Tesla P40\", \"NVIDIA A100\", \"L4\", \"RTX 4090\").",
+            + (f" ({suggestion})" if suggestion else "")
+            + ", so the CUDA and PyTorch architecture checks (DA604, DA607) cannot check it. Write the model "
+            'as NVIDIA names it (e.g. "Tesla P40", "NVIDIA A100", "L4", "RTX 4090").',
         )
 
 
 def _gpu_tokens(name: str) -> list[str]:
     text = re.sub(r"(?i)\b(rtx|gtx|gt)(\d)", r"\1 \2", name)
-    return [t for t in re.findall(r"[a-z0-9]+", text.lower()) if t not in ("nvidia", "tesla", "geforce", "gpu")]
+    return [
+        t for t in re.findall(r"[a-z0-9]+", text.lower()) if t not in ("nvidia", "tesla", "geforce", "gpu")
+    ]
 
 
 def _close_gpu(name: str) -> str | None:

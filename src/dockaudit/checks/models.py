@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from dockaudit.shell import Command
 
 _PYTHON = re.compile(r"^python(?:\d+(?:\.\d+)*)?$")
-_DOWNLOAD_SCRIPT = re.compile(r"(?i)(?:download|fetch|prefetch|preload|cache)[_-]?(?:all[_-]?)?(?:models?|weights|checkpoints?)"
+_DOWNLOAD_SCRIPT = re.compile(r"(?i)(?:download|fetch|prefetch|preload|cache)[_-]?(?:all[_-]?)?"
+                              r"(?:models?|weights|checkpoints?)"
                               r"|(?:models?|weights)[_-]?(?:download|fetch)")
 _OUTPUT_OPTIONS = frozenset({
     "--output", "--out", "-o", "--dir", "--local-dir", "--local_dir", "--target", "--dest", "--destination",
@@ -47,6 +48,13 @@ _OUTPUT_OPTIONS = frozenset({
     "--output_dir", "--root", "--download-root", "--download_root",
 })
 _TRUE = frozenset({"1", "true", "yes", "on"})
+#: ``uv run`` options followed by a value
+_UV_RUN_VALUE_OPTIONS = frozenset({
+    "--with", "--with-editable", "--with-requirements", "--python", "-p", "--extra", "--group",
+    "--only-group", "--no-group", "--env-file", "--index", "--default-index", "--index-url",
+    "--extra-index-url", "--project", "--directory", "--package", "--from", "--config-file",
+    "--cache-dir", "-w",
+})
 
 
 # --- downloads -------------------------------------------------------------------------------
@@ -132,7 +140,7 @@ def _python_downloads(code: str) -> list[_Call] | None:
                 out.append(_Call("hub", "local", saves[0]))
             else:
                 out.append(_with_dest(node, "hub", (), ("cache_folder",)))
-        elif name == "WhisperModel" or name == "download_model" and prefix == "faster_whisper":
+        elif name == "WhisperModel" or (name == "download_model" and prefix == "faster_whisper"):
             out.append(_with_dest(node, "hub", ("output_dir",), ("download_root", "cache_dir")))
         elif name == "load_model" and prefix == "whisper":
             out.append(_with_dest(node, "whisper", (), ("download_root",)))
@@ -211,7 +219,11 @@ def _command_downloads(project: Project, unit: BuildUnit, command: Command) -> l
             return [_Call("modelscope", "cache_dir", cache)]
         return [_Call("modelscope", "cache", None)]
     if name == "uv" and args[:1] == ["run"]:
-        rest = [a for a in args[1:] if not a.startswith("-")]
+        index = 1
+        while index < len(args) and args[index].startswith("-"):
+            option = args[index]
+            index += 2 if option in _UV_RUN_VALUE_OPTIONS else 1
+        rest = args[index:]
         if rest:
             return _command_downloads(project, unit, _rewrap(command, rest))
         return []
@@ -256,12 +268,10 @@ def _script_downloads(project: Project, unit: BuildUnit, script: str, args: list
     if path is not None:
         source = project.source(path)
         calls = _python_downloads(source.text) if source is not None else None
-        if calls:
+        if calls is not None:
             if output:
                 return [_Call(c.kind, "local", None) for c in calls]
             return calls
-        if calls is not None and not named:
-            return []
     if not named:
         return []
     return [_Call("unknown", "local" if output else "unknown", None)]
@@ -281,10 +291,13 @@ def _walk(stage: Stage) -> Iterator[tuple[Stage, Instruction, str, str | None]]:
                     expand(inst.value, {}, inst.escape)
                 workdir = posixpath.normpath(posixpath.join(workdir, value)) if value else workdir
             elif inst.keyword == "USER" and inst.value:
-                user = expand(inst.value, member.env_at(inst), inst.escape) if "$" in inst.value else inst.value
+                user = inst.value
+                if "$" in user:
+                    user = expand(user, member.env_at(inst), inst.escape)
 
 
-def stage_downloads(project: Project, unit: BuildUnit, stage: Stage) -> list[tuple[Download, str, str | None]]:
+def stage_downloads(project: Project, unit: BuildUnit,
+                    stage: Stage) -> list[tuple[Download, str, str | None]]:
     """Model downloads in the lineage of ``stage`` with the WORKDIR and USER of their RUN."""
     from dockaudit.installs import run_commands
 
@@ -442,7 +455,7 @@ def _env_span(service: Service, key: str) -> Span:
     if node is not None and node.kind == "map" and key in node.value:
         return service.span_of("environment", key)
     if node is not None and node.kind == "seq":
-        for index, item in enumerate(node.value):
+        for item in node.value:
             if item.kind == "scalar" and str(item.value).split("=", 1)[0] == key:
                 return item.span
     return service.span_of("environment")
@@ -475,7 +488,7 @@ def _cache_mount_over(inst: Instruction, stage: Stage, path: str) -> str | None:
 def _describe_env(kind: str, env: dict[str, str | None], user: str | None) -> str:
     parts = [f"{name}={env[name]}" for name in _CACHE_VARS.get(kind, ()) if env.get(name)]
     who = "root" if _is_root(user) else f"user {user.split(':', 1)[0]}"
-    return ", ".join(parts + [f"as {who}"])
+    return ", ".join([*parts, f"as {who}"])
 
 
 def _offline(env: dict[str, str | None], kind: str) -> str | None:
@@ -546,7 +559,8 @@ def _judge(download: Download, build_user: str | None, runtime: Runtime) -> Find
         if mount is not None:
             return _cache_mount_finding(download, mount, built)
         used = cache_path(kind, runtime.env, runtime.user)
-        if used is None and _is_root(build_user) and not _is_root(runtime.user) and built.startswith("/root/"):
+        root_home = built.startswith("/root/")
+        if used is None and _is_root(build_user) and not _is_root(runtime.user) and root_home:
             used = f"the home folder of user {runtime.user.split(':', 1)[0]}"  # type: ignore[union-attr]
         if used is None or used == built:
             continue
@@ -563,10 +577,13 @@ def _judge(download: Download, build_user: str | None, runtime: Runtime) -> Find
             unreadable = "; /root is not even readable for that user"
         return Finding(
             span=download.span,
-            message=(f"{download.tool} downloads models into {built} ({_describe_env(kind, build_env, build_user)}), "
-                     f"but {who} looks for them in {used} ({_describe_env(kind, runtime.env, runtime.user)}): "
+            message=(f"{download.tool} downloads models into {built} "
+                     f"({_describe_env(kind, build_env, build_user)}), "
+                     f"but {who} looks for them in {used} "
+                     f"({_describe_env(kind, runtime.env, runtime.user)}): "
                      f"the baked models are not used and {_LIBRARY.get(kind, kind)} {outcome}{unreadable}. "
-                     f"Set HF_HOME (or the library's cache variable) to one folder with ENV before the download "
+                     "Set HF_HOME (or the library's cache variable) to one folder with ENV before the "
+                     "download "
                      "and keep it for the container"),
             related=tuple(related[:4]),
             fix="ENV HF_HOME=/opt/models before the download RUN, readable by the runtime user, "
@@ -596,7 +613,8 @@ def _judge(download: Download, build_user: str | None, runtime: Runtime) -> Find
     return Finding(
         span=download.span,
         message=(f"models are baked at build time{doubt}, but {who} does not run offline: without "
-                 f"HF_HUB_OFFLINE=1 the container still contacts {endpoint} at start to check for newer files "
+                 f"HF_HUB_OFFLINE=1 the container still contacts {endpoint} at start to check for newer "
+                 "files "
                  f"(and downloads them if the repository changed, or waits for timeouts where there is no "
                  f"network); set HF_HUB_OFFLINE=1 in {where}"),
         related=tuple(related),
@@ -609,7 +627,8 @@ def _judge(download: Download, build_user: str | None, runtime: Runtime) -> Find
 def _cache_mount_finding(download: Download, mount: str, dest: str) -> Finding:
     return Finding(
         span=download.span,
-        message=(f"{download.tool} downloads models into {dest}, inside the cache mount {mount} of this RUN: cache "
+        message=(f"{download.tool} downloads models into {dest}, inside the cache mount {mount} of this "
+                 "RUN: cache "
                  "mounts are not part of the image, so no model is baked and the container downloads them at "
                  "start; download to a folder outside the cache mount"),
         related=(Related(download.instruction.span, "RUN with the cache mount"),),
@@ -707,9 +726,12 @@ def mount_hides_baked_files(project: Project) -> Iterator[Finding]:
                     name = f"volume {volume.source!r}" if volume.source else "an anonymous volume"
                     yield Finding(
                         span=volume.span,
-                        message=(f"service {service.name!r} mounts {name} on {target}, where the image has the code "
-                                 f"copied to {dest}: Docker fills a volume from the image only when it is created, "
-                                 "so after a rebuild the container keeps running the old code from the volume; "
+                        message=(f"service {service.name!r} mounts {name} on {target}, where the image has "
+                                 "the code "
+                                 f"copied to {dest}: Docker fills a volume from the image only when it is "
+                                 "created, "
+                                 "so after a rebuild the container keeps running the old code from the "
+                                 "volume; "
                                  "mount the volume on a data folder only"),
                         related=(Related(inst.span, f"copies code to {dest}"),),
                         fix="remove the volume, or mount it on a folder that holds data, not code",
@@ -736,18 +758,23 @@ def _hidden_models(volume, target: str, place: str, download: Download, service:
         what = f"the host folder {volume.source}" if volume.type == "bind" else "an empty tmpfs"
         return Finding(
             span=volume.span,
-            message=(f"service {service.name!r} mounts {what} on {target}, over the models the image downloaded "
+            message=(f"service {service.name!r} mounts {what} on {target}, over the models the image "
+                     "downloaded "
                      f"to {place}: the container sees the mount instead, so the baked models are never used "
-                     "(and are downloaded again, or missing, at start); mount it elsewhere or stop baking them"),
+                     "(and are downloaded again, or missing, at start); mount it elsewhere or stop baking "
+                     "them"),
             related=(Related(download.span, f"downloads models to {place}"),),
             fix="mount the host folder on another path, or remove the download from the Dockerfile",
         )
     name = f"volume {volume.source!r}" if volume.source else "an anonymous volume"
     return Finding(
         span=volume.span,
-        message=(f"service {service.name!r} mounts {name} on {target}, over the models the image downloaded to "
-                 f"{place}: Docker copies them into the volume only when it is created empty, so after a rebuild "
-                 "with other models the container keeps the old ones; remove the volume (the models are in the "
+        message=(f"service {service.name!r} mounts {name} on {target}, over the models the image downloaded "
+                 "to "
+                 f"{place}: Docker copies them into the volume only when it is created empty, so after a "
+                 "rebuild "
+                 "with other models the container keeps the old ones; remove the volume (the models are in "
+                 "the "
                  "image) or recreate it after each model change"),
         related=(Related(download.span, f"downloads models to {place}"),),
         fix="remove the volume, or `docker compose down -v` whenever the baked models change",
@@ -836,6 +863,9 @@ def build_setting_in_runtime(project: Project) -> Iterator[Finding]:
                     continue
                 seen.add(key)
                 kv = next((k for k in inst.key_values if k.key == name), None)
+                related: tuple[Related, ...] = ()
+                if inst.stage != target.index:
+                    related = (Related(target.from_instruction.span, "the final stage"),)
                 span = kv.span if kv is not None else inst.span
                 secret = " It also holds credentials, readable with `docker inspect`." \
                     if _CREDENTIALS_IN_URL.search(value) else ""
@@ -846,12 +876,14 @@ def build_setting_in_runtime(project: Project) -> Iterator[Finding]:
                     runtime_note = " (the running service's own HTTP traffic then goes through it)"
                 yield Finding(
                     span=span,
-                    message=(f"ENV {name} sets {BUILD_ONLY_VARS[name]} for the build, but ENV also stays in the "
-                             f"final image ({target.label}) and applies to every container{runtime_note}.{secret} "
+                    message=(f"ENV {name} sets {BUILD_ONLY_VARS[name]} for the build, but ENV also stays in "
+                             "the "
+                             f"final image ({target.label}) and applies to every "
+                             f"container{runtime_note}.{secret} "
                              f"Use `ARG {name}` instead (or set it on the RUN line that needs it)"),
-                    related=(Related(target.from_instruction.span, "the final stage"),) if inst.stage != target.index
-                    else (),
-                    fix=f"ARG {name}={value if not secret else '<url>'}   # build-time only, not kept in the image",
+                    related=related,
+                    fix=f"ARG {name}={value if not secret else '<url>'}   # build-time only, not kept in "
+                        "the image",
                     severity=Severity.ERROR if secret else None,
                 )
 
@@ -895,27 +927,33 @@ def secret_in_env(project: Project) -> Iterator[Finding]:
                 if not raw or raw.startswith("/"):
                     continue
                 in_final = inst.stage in finals
-                stage_note = "" if in_final else " (in a build stage: it stays in the build cache and history)"
+                stage_note = "" if in_final else \
+                    " (in a build stage: it stays in the build cache and history)"
                 if "$" in raw and re.fullmatch(r"\$\{?[A-Za-z_][A-Za-z0-9_]*(?::?[-+][^}]*)?\}?", raw):
                     yield Finding(
                         span=kv.span,
-                        message=(f"ENV {kv.key}={raw} copies a build argument into the image's environment: the "
-                                 f"value is stored in the image{stage_note} and readable with `docker inspect`; "
+                        message=(f"ENV {kv.key}={raw} copies a build argument into the image's environment: "
+                                 "the "
+                                 f"value is stored in the image{stage_note} and readable with `docker "
+                                 "inspect`; "
                                  "pass it at runtime (compose environment/env_file, or a secret) instead"),
-                        fix=f"remove the ENV and give {kv.key} to the container at runtime; for a build step that "
+                        fix=f"remove the ENV and give {kv.key} to the container at runtime; for a build "
+                            "step that "
                             f"needs it, use RUN --mount=type=secret,id={kv.key.lower()},env={kv.key}",
                         severity=Severity.WARNING,
                     )
                     continue
                 placeholder = bool(_PLACEHOLDER.match(raw))
+                kind = "placeholder secret" if placeholder else "secret"
+                extra = (", and the container runs with it unless every deployment overrides it"
+                         if placeholder else "")
                 yield Finding(
                     span=kv.span,
-                    message=(f"ENV {kv.key} sets a {'placeholder ' if placeholder else ''}secret in the Dockerfile: "
-                             f"it is stored in the image{stage_note} and readable with `docker inspect`"
-                             f"{', and the container runs with it unless every deployment overrides it' if placeholder else ''}; "
-                             "give it to the container at runtime (compose environment/env_file or secrets)"),
+                    message=(f"ENV {kv.key} sets a {kind} in the Dockerfile: it is stored in the "
+                             f"image{stage_note} and readable with `docker inspect`{extra}; give it to the "
+                             "container at runtime (compose environment/env_file or secrets)"),
                     fix=f"remove ENV {kv.key}; set it in the compose service's env_file, or use "
-                        f"RUN --mount=type=secret for build steps",
+                        "RUN --mount=type=secret for build steps",
                     severity=Severity.WARNING if placeholder or not in_final else None,
                 )
 
@@ -937,10 +975,12 @@ def secret_in_arg(project: Project) -> Iterator[Finding]:
                     continue
                 yield Finding(
                     span=kv.span,
-                    message=(f"ARG {kv.key} passes a secret as a build argument: its value is recorded in the "
+                    message=(f"ARG {kv.key} passes a secret as a build argument: its value is recorded in "
+                             "the "
                              f"image history and build metadata ({path}); use a secret mount: "
                              f"RUN --mount=type=secret,id={kv.key.lower()},env={kv.key} ..."),
-                    fix=f"remove ARG {kv.key}; build with --secret id={kv.key.lower()},env={kv.key} (compose: "
+                    fix=f"remove ARG {kv.key}; build with --secret id={kv.key.lower()},env={kv.key} "
+                        "(compose: "
                         "build.secrets) and read it in RUN --mount=type=secret",
                 )
 

@@ -97,7 +97,8 @@ def _targets(walk: Iterable[tuple[Directive, tuple[Directive, ...]]]) -> Iterato
     for directive, parents in walk:
         if not directive.args:
             continue
-        if directive.name == "server" and directive.block is None and parents and parents[-1].name == "upstream":
+        in_upstream = bool(parents) and parents[-1].name == "upstream"
+        if directive.name == "server" and directive.block is None and in_upstream:
             address = directive.args[0]
             if address.startswith("unix:"):
                 continue
@@ -369,7 +370,9 @@ def nginx_upstream_unknown_host(project: Project) -> Iterator[Finding]:
         known = _known_hosts(project, service) | upstreams
         for target in _targets(walk):
             host = target.host
-            if target.variable or "$" in host or not host or "." in host or _is_ip(host) or _is_loopback(host):
+            if target.variable or "$" in host or not host or "." in host:
+                continue
+            if _is_ip(host) or _is_loopback(host):
                 continue
             if host.lower() in known:
                 continue
@@ -475,8 +478,8 @@ def nginx_defined_variables(directives: Iterable[Directive]) -> set[str]:
     names: set[str] = set()
     for directive in directives:
         if directive.name in _NGINX_DEFINERS and directive.args:
-            index = 0 if directive.name in ("set", "perl_set", "js_set") or directive.name.startswith("set_by") \
-                else len(directive.args) - 1
+            first = directive.name in ("set", "perl_set", "js_set") or directive.name.startswith("set_by")
+            index = 0 if first else len(directive.args) - 1
             value = directive.args[index]
             if value.startswith("$"):
                 names.add(value[1:].strip("{}"))
@@ -492,7 +495,11 @@ def env_refs(config: NginxConfig) -> list[tuple[str, Span]]:
     if not lua:
         return list(config.env_refs)
     return [(name, span) for name, span in config.env_refs
-            if not any((b.line, b.column) <= (span.line, span.column) <= (b.end_line, b.end_column) for b in lua)]
+            if not any(_inside(span, block) for block in lua)]
+
+
+def _inside(span: Span, block: Span) -> bool:
+    return (block.line, block.column) <= (span.line, span.column) <= (block.end_line, block.end_column)
 
 
 def env_like(name: str) -> bool:
@@ -536,11 +543,13 @@ def nginx_template_not_rendered(project: Project) -> Iterator[Finding]:
                         continue  # plain configs beside them: the templates may be leftovers
                     yield Finding(
                         source.span,
-                        f"{source.host_path}/ holds nginx templates ({', '.join(posixpath.basename(t) for t in templates[:3])}) "
+                        f"{source.host_path}/ holds nginx templates "
+                        f"({', '.join(posixpath.basename(t) for t in templates[:3])}) "
                         f"but goes to {source.container_path}; the nginx image renders only "
                         f"{nginx.template_dir}/*{suffix} and reads no {suffix} file, so these are ignored",
                         related=tuple(Related(Span.whole_file(t), "template") for t in templates[:3]),
-                        fix=f"mount the folder at {nginx.template_dir} (its *.conf{suffix} files are rendered "
+                        fix=f"mount the folder at {nginx.template_dir} (its *.conf{suffix} files are "
+                            "rendered "
                             "into /etc/nginx/conf.d)",
                     )
                     continue
@@ -557,7 +566,8 @@ def nginx_template_not_rendered(project: Project) -> Iterator[Finding]:
                         source.span,
                         f"{host} is an envsubst template but is placed at {source.container_path}; the nginx "
                         f"image renders only {nginx.template_dir}/*{suffix} (into "
-                        f"{nginx.template_output_dir}), and nginx reads no {suffix} file, so this configuration "
+                        f"{nginx.template_output_dir}), and nginx reads no {suffix} file, so this "
+                        "configuration "
                         "is ignored",
                         related=(Related(Span.whole_file(host), "the template"),),
                         fix=f"mount it at {posixpath.join(nginx.template_dir, name)}",
@@ -586,11 +596,13 @@ def nginx_template_not_rendered(project: Project) -> Iterator[Finding]:
                 related = _mount_related(nginx, host)
                 yield Finding(
                     span,
-                    f"nginx reads {host} as it is (it is not rendered from {nginx.template_dir}/*{suffix}), so "
+                    f"nginx reads {host} as it is (it is not rendered from {nginx.template_dir}/*{suffix}), "
+                    "so "
                     f"`${{{name}}}` is not replaced by the environment variable: nginx takes it for its own "
                     f"variable and fails with 'unknown \"{name}\" variable'",
                     related=tuple(related),
-                    fix=(f"mount it as a template ({nginx.template_dir}/<name>.conf{suffix}) so that the image "
+                    fix=(f"mount it as a template ({nginx.template_dir}/<name>.conf{suffix}) so that the "
+                         "image "
                          "renders it" if nginx.renders_templates else
                          "render it before nginx starts (envsubst) or write the value in"),
                 )
@@ -620,7 +632,9 @@ def nginx_include_missing(project: Project) -> Iterator[Finding]:
                 related = []
                 where = ""
                 if source is not None:
-                    related.append(Related(source.span, f"{source.host_path} is {'mounted' if source.origin == 'mount' else 'copied'} at {source.container_path}"))
+                    how = "mounted" if source.origin == "mount" else "copied"
+                    related.append(Related(source.span,
+                                           f"{source.host_path} is {how} at {source.container_path}"))
                     rel = unresolved.container_path[len(source.container_path.rstrip('/')) + 1:]
                     where = f" ({source.host_path}/{rel} does not exist)"
                 yield Finding(
@@ -697,7 +711,8 @@ def nginx_variable_proxy_without_resolver(project: Project) -> Iterator[Finding]
                 f"{target.kind} {target.text!r} takes its host from a variable, so nginx resolves it per "
                 "request and needs a `resolver`; none is set here, so requests fail with 502 (\"no resolver "
                 "defined to resolve ...\")",
-                fix="add `resolver 127.0.0.11 valid=30s;` (Docker's DNS) to the server or http block, or use a "
+                fix="add `resolver 127.0.0.11 valid=30s;` (Docker's DNS) to the server or http block, or use "
+                    "a "
                     "static host / upstream block",
             )
 
@@ -768,10 +783,12 @@ def nginx_add_header_dropped(project: Project) -> Iterator[Finding]:
             yield Finding(
                 first.span,
                 f"this add_header makes the {block.name} block drop the headers set at the enclosing level: "
-                f"{', '.join(names[:6])}{' (security headers!)' if security else ''}. nginx inherits add_header "
+                f"{', '.join(names[:6])}{' (security headers!)' if security else ''}. nginx inherits "
+                "add_header "
                 "only into blocks that have none of their own",
                 related=tuple(Related(h.span, "dropped here") for h in dropped[:6]),
-                fix="repeat the enclosing level's add_header lines in this block (an include snippet helps), or "
+                fix="repeat the enclosing level's add_header lines in this block (an include snippet helps), "
+                    "or "
                     "move this header up",
                 severity=Severity.WARNING if security else Severity.NOTE,
             )
@@ -807,7 +824,8 @@ def nginx_alias_traversal(project: Project) -> Iterator[Finding]:
                 f"location {path!r} has no trailing slash but its alias {alias!r} has one: a request for "
                 f"{path}../ reaches the folder above {alias} (path traversal)",
                 related=(Related(location.arg_spans[-1], "the location"),),
-                fix=f"end the location with a slash too ({path + '/'!r}), so that both paths end the same way",
+                fix=f"end the location with a slash too ({path + '/'!r}), so that both paths end the same "
+                    "way",
             )
 
 

@@ -49,10 +49,12 @@ class FileSource:
 
 
 #: folders that exist in common base images; ``COPY file /etc/nginx/conf.d`` copies *into* them
-_IMAGE_DIRS = frozenset({"/", "/etc", "/etc/nginx", "/etc/nginx/conf.d", "/etc/nginx/templates",
-                         "/usr/share/nginx/html", "/etc/nginx/sites-enabled", "/etc/nginx/sites-available",
-                         "/etc/nginx/snippets", "/usr/local/openresty/nginx/conf", "/usr/local/bin", "/usr/bin",
-                         "/tmp", "/var/www", "/var/www/html", "/docker-entrypoint.d", "/etc/supervisor/conf.d"})
+_IMAGE_DIRS = frozenset({
+    "/", "/etc", "/etc/nginx", "/etc/nginx/conf.d", "/etc/nginx/templates", "/usr/share/nginx/html",
+    "/etc/nginx/sites-enabled", "/etc/nginx/sites-available", "/etc/nginx/snippets",
+    "/usr/local/openresty/nginx/conf", "/usr/local/bin", "/usr/bin", "/tmp", "/var/www", "/var/www/html",
+    "/docker-entrypoint.d", "/etc/supervisor/conf.d",
+})
 
 
 def _copy_args(instruction: Instruction) -> list[str]:
@@ -150,9 +152,9 @@ def source_of(sources: list[FileSource], container_path: str) -> FileSource | No
     best: FileSource | None = None
     for source in sources:
         prefix = source.container_path.rstrip("/")
-        if container_path == source.container_path or container_path.startswith(prefix + "/"):
-            if best is None or len(source.container_path) >= len(best.container_path):
-                best = source
+        covers = container_path == source.container_path or container_path.startswith(prefix + "/")
+        if covers and (best is None or len(source.container_path) >= len(best.container_path)):
+            best = source
     return best
 
 
@@ -212,7 +214,8 @@ _PORT_FLAGS = frozenset({"--port", "-p", "--http-port", "--server.port", "--list
 _BIND_FLAGS = frozenset({"--bind", "-b", "--listen", "--http", "--socket", "--uwsgi-socket", "--address",
                          "--http-socket", "--addr", "--host-port"})
 #: programs whose ``-p`` / ``-b`` mean the port / the bind address
-_SHORT_P = frozenset({"next", "serve", "vite", "http-server", "flask", "nuxt", "remix-serve", "astro", "react-router-serve"})
+_SHORT_P = frozenset({"next", "serve", "vite", "http-server", "flask", "nuxt", "remix-serve", "astro",
+                      "react-router-serve"})
 _SHORT_B = frozenset({"gunicorn", "hypercorn", "daphne", "granian", "waitress-serve"})
 _HOSTPORT = re.compile(r"^(?:\[[0-9a-fA-F:.]*\]|[\w.\-]*):(\d{2,5})$")
 #: servers and their default port when no flag says otherwise
@@ -345,8 +348,8 @@ class NginxFlavor:
 
 
 OFFICIAL = NginxFlavor("official", "/etc/nginx/nginx.conf", "/etc/nginx", ("/etc/nginx/conf.d/*.conf",), True)
-OPENRESTY = NginxFlavor("openresty", "/usr/local/openresty/nginx/conf/nginx.conf", "/usr/local/openresty/nginx/conf",
-                        ("/etc/nginx/conf.d/*.conf",), False)
+OPENRESTY = NginxFlavor("openresty", "/usr/local/openresty/nginx/conf/nginx.conf",
+                        "/usr/local/openresty/nginx/conf", ("/etc/nginx/conf.d/*.conf",), False)
 BITNAMI = NginxFlavor("bitnami", "/opt/bitnami/nginx/conf/nginx.conf", "/opt/bitnami/nginx/conf",
                       ("/opt/bitnami/nginx/conf/server_blocks/*.conf",), False)
 DISTRO = NginxFlavor("distro", "/etc/nginx/nginx.conf", "/etc/nginx",
@@ -378,10 +381,10 @@ _OFFICIAL_REPOSITORIES = frozenset({"library/nginx", "nginx", "nginx/nginx", "ng
 
 #: programs that mean the container runs more than nginx (or something else entirely)
 _NOT_NGINX = frozenset({
-    "supervisord", "supervisor", "s6-svscan", "s6-overlay", "init", "pm2", "pm2-runtime", "node", "npm", "yarn",
-    "pnpm", "bun", "deno", "python", "python3", "gunicorn", "uvicorn", "hypercorn", "php-fpm", "java", "dotnet",
-    "ruby", "bundle", "rails", "puma", "daphne", "uwsgi", "honcho", "foreman", "runsvdir", "systemd", "certbot",
-    "caddy", "httpd", "apache2", "traefik", "envoy", "haproxy",
+    "supervisord", "supervisor", "s6-svscan", "s6-overlay", "init", "pm2", "pm2-runtime", "node", "npm",
+    "yarn", "pnpm", "bun", "deno", "python", "python3", "gunicorn", "uvicorn", "hypercorn", "php-fpm",
+    "java", "dotnet", "ruby", "bundle", "rails", "puma", "daphne", "uwsgi", "honcho", "foreman", "runsvdir",
+    "systemd", "certbot", "caddy", "httpd", "apache2", "traefik", "envoy", "haproxy",
 })
 _NGINX_PROGRAMS = frozenset({"nginx", "nginx-debug", "openresty"})
 

@@ -22,6 +22,7 @@ import fnmatch
 import json
 import posixpath
 import re
+import weakref
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -45,9 +46,30 @@ UNKNOWN = "unknown"
 #: directories on the default PATH of Debian, Ubuntu and Alpine images
 PATH_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 #: image folders a base image may already populate (a file there is never proven absent)
-SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/opt", "/var", "/root", "/home", "/srv/www",
-               "/run", "/tmp", "/docker-entrypoint.d", "/docker-entrypoint.sh", "/entrypoint.sh", "/proc", "/sys",
-               "/dev", "/mnt", "/media", "/nix")
+SYSTEM_DIRS = (
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib64",
+    "/etc",
+    "/opt",
+    "/var",
+    "/root",
+    "/home",
+    "/srv/www",
+    "/run",
+    "/tmp",
+    "/docker-entrypoint.d",
+    "/docker-entrypoint.sh",
+    "/entrypoint.sh",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/mnt",
+    "/media",
+    "/nix",
+)
 PYTHON_MANAGERS = frozenset({"pip", "uv-pip", "uv-sync", "uv-tool", "uv", "poetry", "pipenv"})
 CONDA_MANAGERS = frozenset({"conda", "mamba", "micromamba"})
 SYSTEM_MANAGERS = frozenset({"apt", "apk", "dnf", "yum", "microdnf"})
@@ -93,10 +115,13 @@ def _table() -> dict[str, Any]:
 def _package_rows() -> tuple[tuple[tuple[str, ...], frozenset[str], frozenset[str]], ...]:
     rows = []
     for row in _table().get("package", ()):
-        rows.append((tuple(row.get("names", ())), frozenset(row.get("provides", ())), frozenset(row.get("maybe", ()))))
+        rows.append(
+            (tuple(row.get("names", ())), frozenset(row.get("provides", ())), frozenset(row.get("maybe", ())))
+        )
     return tuple(rows)
 
 
+@cache
 def package_executables(package: str) -> tuple[frozenset[str], frozenset[str]]:
     """(executables provided, executables maybe provided) of a distribution package."""
     provides: set[str] = set()
@@ -138,7 +163,7 @@ def _node_package_bins(package: str) -> set[str]:
 
 def _package_name(word: str) -> str | None:
     """``curl=7.88.1-10`` / ``curl>=7`` / ``py3-pip~=23`` → the package name."""
-    name = re.split(r"[=<>~!:\s]", word, 1)[0]
+    name = re.split(r"[=<>~!:\s]", word, maxsplit=1)[0]
     return name or None
 
 
@@ -161,7 +186,7 @@ def _path_under(path: str, folder: str) -> str | None:
     if path == folder:
         return ""
     if path.startswith(folder.rstrip("/") + "/"):
-        return path[len(folder.rstrip("/")) + 1:]
+        return path[len(folder.rstrip("/")) + 1 :]
     return None
 
 
@@ -172,6 +197,103 @@ def _is_system_path(path: str) -> bool:
 def _dirlike(path: str) -> bool:
     base = posixpath.basename(path.rstrip("/"))
     return path.endswith("/") or base in ("", ".") or "." not in base or base.startswith(".")
+
+
+def _copies_folders(copy: Copy) -> bool:
+    """May the copy bring whole folders (rather than single named files)?
+
+    ``COPY --from=img /uv /uvx /bin/`` and ``COPY --from=img /usr/local/bin/gosu /usr/local/bin/``
+    copy executables: a source directly under ``/`` or a bin folder, copied into a bin folder,
+    is taken to be a file."""
+    into_bin = copy.dest in PATH_DIRS or posixpath.basename(copy.dest) == "bin"
+    for source in copy.sources:
+        parent = posixpath.dirname(source.rstrip("/")) or "/"
+        if (
+            into_bin
+            and not source.endswith("/")
+            and (parent == "/" or parent in PATH_DIRS or posixpath.basename(parent) == "bin")
+        ):
+            continue
+        if _dirlike(source):
+            return True
+    return False
+
+
+_PYTHON_TREES = re.compile(
+    r"(?:^/$|^/usr(?:/local)?/?$|^/usr/local/lib|^/opt(?:/|$)|venv|site-packages|"
+    r"dist-packages|/\.local|conda|mamba|/install/?$)"
+)
+
+
+_SCRIPT_CACHE: weakref.WeakKeyDictionary[Instruction, str] = weakref.WeakKeyDictionary()
+_OPAQUE_CACHE: weakref.WeakKeyDictionary[Instruction, str] = weakref.WeakKeyDictionary()
+
+
+@cache
+def _facts(ref: str) -> ImageFacts | None:
+    from dockaudit.knowledge import base_image_provides
+
+    try:
+        return base_image_provides(ref)
+    except Exception:  # knowledge tables must never stop a rule
+        return None
+
+
+def _script_text(inst: Instruction) -> str:
+    found = _SCRIPT_CACHE.get(inst)
+    if found is None:
+        from dockaudit.installs import run_scripts
+
+        found = _SCRIPT_CACHE[inst] = "\n".join(run_scripts(inst))
+    return found
+
+
+def _opaque_reason(inst: Instruction) -> str:
+    """Why a RUN may put unknown executables or files in the image ("" when it does not)."""
+    found = _OPAQUE_CACHE.get(inst)
+    if found is not None:
+        return found
+    from dockaudit.installs import run_commands
+    from dockaudit.shell import SHELLS
+
+    text = _script_text(inst)
+    why = ""
+    if _PIPE_TO_SHELL.search(text) or _SHELL_SUBST.search(text):
+        why = "pipes a downloaded script into a shell"
+    else:
+        for command, _span in run_commands(inst):
+            why = _opaque_command(command.name, command.words, command.args, SHELLS)
+            if why:
+                break
+    _OPAQUE_CACHE[inst] = why
+    return why
+
+
+def _opaque_command(name: str, words: list[str], args: list[str], shells: frozenset[str]) -> str:
+    if name in shells and args and not args[0].startswith("-"):
+        return f"runs the script {args[0]}"
+    if words and (words[0].startswith("./") or name.endswith((".sh", ".run"))):
+        return f"runs {words[0]}"
+    if name in ("dpkg", "rpm") and any(a.startswith("-i") or a == "--install" for a in args):
+        return f"installs a package file with {name}"
+    if name in ("make", "cmake", "ninja") and "install" in args:
+        return f"runs {name} install"
+    if name in ("unzip", "7z", "bsdtar") or (
+        name == "tar"
+        and any(
+            a in ("--extract", "-x") or (not a.startswith("--") and "x" in a.lstrip("-")) for a in args[:2]
+        )
+    ):
+        return "extracts an archive"
+    if name == "xargs":
+        return "runs commands through xargs"
+    if name in ("cargo", "go", "gem", "pipx", "cpan", "cpanm", "brew", "nix-env", "snap", "sdk"):
+        return f"installs with {name}"
+    if name in CONDA_MANAGERS and args[:1] in (["install"], ["create"], ["env"], ["update"]):
+        return f"installs with {name}"
+    if name in ("git", "svn", "hg") and args[:1] in (["clone"], ["checkout"]):
+        return "checks out a repository"
+    return ""
 
 
 # --- the model -------------------------------------------------------------------------------
@@ -229,16 +351,32 @@ class NodeModules:
     related: list[Related] = field(default_factory=list)
 
     def copy(self) -> NodeModules:
-        return NodeModules(set(self.packages), self.exact, self.opaque, self.dev_omitted, self.omitted_by,
-                           self.package_json, set(self.declared_dev), set(self.declared_prod), dict(self.bins),
-                           list(self.related))
+        return NodeModules(
+            set(self.packages),
+            self.exact,
+            self.opaque,
+            self.dev_omitted,
+            self.omitted_by,
+            self.package_json,
+            set(self.declared_dev),
+            set(self.declared_prod),
+            dict(self.bins),
+            list(self.related),
+        )
 
 
 class StageContents:
     """The image a stage produces, as far as the project's files show it."""
 
-    def __init__(self, project: Project, stage: Stage, context: str | None, dockerfile_path: str | None,
-                 build_args: dict[str, str] | None, registry: dict[int, StageContents]) -> None:
+    def __init__(
+        self,
+        project: Project,
+        stage: Stage,
+        context: str | None,
+        dockerfile_path: str | None,
+        build_args: dict[str, str] | None,
+        registry: dict[int, StageContents],
+    ) -> None:
         from dockaudit.installs import stage_installs
 
         self.project = project
@@ -254,12 +392,7 @@ class StageContents:
         self.base_ref = root.resolve_base(self.build_args) if root.parent is None else root.base_image
         self.facts: ImageFacts | None = None
         if not self.scratch:
-            from dockaudit.knowledge import base_image_provides
-
-            try:
-                self.facts = base_image_provides(self.base_ref)
-            except Exception:  # knowledge tables must never stop a rule
-                self.facts = None
+            self.facts = _facts(self.base_ref)
         self.installs: list[Install] = stage_installs(stage, inherited=True)
         self.workdir_before: dict[int, str] = {}
         self.env_before: dict[int, dict[str, str | None]] = {}
@@ -269,10 +402,14 @@ class StageContents:
         self.runs: list[tuple[int, Instruction]] = []
         self.workdirs: set[str] = set()
         self._replay()
-        self._dockerignore: DockerIgnore | None | bool = False
+        self._dockerignore: DockerIgnore | bool | None = False
         self._python: PythonState | None = None
         self._node: dict[str, NodeModules | None] = {}
         self._scripts: dict[int, str] = {}
+        self._opaque: list[tuple[Instruction, str]] | None = None
+        self._globs: dict[str, list[str]] = {}
+        self._mentions: dict[str, list[Instruction]] = {}
+        self._by_instruction: dict[int, list[Install]] | None = None
 
     # --- replay ----------------------------------------------------------------------------
 
@@ -282,11 +419,12 @@ class StageContents:
         workdir = "/"
         for member in self.members:
             escape = member.dockerfile.escape if member.dockerfile is not None else "\\"
+            scope = member.scope(self.build_args)
             for inst in member.instructions:
                 index = len(self.instructions)
                 self.instructions.append((member, inst))
                 self.order[id(inst)] = index
-                env = member.env_at(inst, self.build_args)
+                env = scope.before.get(inst, scope.visible)
                 self.workdir_before[id(inst)] = workdir
                 self.env_before[id(inst)] = env
                 if inst.keyword == "WORKDIR" and inst.value:
@@ -304,8 +442,15 @@ class StageContents:
                     self.runs.append((index, inst))
         self.workdir = workdir
 
-    def _copy(self, member: Stage, inst: Instruction, index: int, workdir: str,
-              env: dict[str, str | None], escape: str) -> Copy | None:
+    def _copy(
+        self,
+        member: Stage,
+        inst: Instruction,
+        index: int,
+        workdir: str,
+        env: dict[str, str | None],
+        escape: str,
+    ) -> Copy | None:
         from dockaudit.parse.dockerfile import expand, parse_heredoc_marker
 
         words = list(inst.json_args) if inst.json_args is not None else [w for w, _ in inst.arg_spans]
@@ -318,8 +463,11 @@ class StageContents:
             if marker is not None:
                 heredocs.append(marker[0])
                 continue
-            sources.append(expand(word, env, escape) if inst.json_args is None else expand(word, env, escape,
-                                                                                        dequote=False))
+            sources.append(
+                expand(word, env, escape)
+                if inst.json_args is None
+                else expand(word, env, escape, dequote=False)
+            )
         raw_dest = words[-1]
         dest_text = expand(raw_dest, env, escape)
         if not dest_text:
@@ -327,8 +475,12 @@ class StageContents:
         dest = posixpath.normpath(posixpath.join(workdir, dest_text))
         if dest.startswith("//"):
             dest = "/" + dest.lstrip("/")
-        dest_is_dir = dest_text.endswith("/") or dest_text in (".", "./") or len(sources) + len(heredocs) > 1 \
+        dest_is_dir = (
+            dest_text.endswith("/")
+            or dest_text in (".", "./")
+            or len(sources) + len(heredocs) > 1
             or any(_GLOB.search(s) for s in sources)
+        )
         copy = Copy(inst, member, index, sources, dest, dest_is_dir, heredocs=heredocs)
         source = inst.flag("from")
         if source:
@@ -341,15 +493,24 @@ class StageContents:
         if inst.keyword == "ADD":
             copy.remote = any("://" in s or s.startswith("git@") for s in sources) or any(
                 s.lower().endswith((".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2", ".txz", ".tbz2"))
-                for s in sources)
+                for s in sources
+            )
         return copy
+
+    def _installs_of(self, inst: Instruction) -> list[Install]:
+        if self._by_instruction is None:
+            self._by_instruction = {}
+            for install in self.installs:
+                self._by_instruction.setdefault(id(install.instruction), []).append(install)
+        return self._by_instruction.get(id(inst), [])
 
     def contents_of(self, stage: Stage) -> StageContents:
         """The contents of another stage of the same build (same context and args)."""
         found = self._registry.get(id(stage))
         if found is None:
-            found = StageContents(self.project, stage, self.context, self.dockerfile_path, self.build_args,
-                                  self._registry)
+            found = StageContents(
+                self.project, stage, self.context, self.dockerfile_path, self.build_args, self._registry
+            )
         return found
 
     @property
@@ -373,57 +534,27 @@ class StageContents:
     # --- scripts ---------------------------------------------------------------------------
 
     def script_text(self, inst: Instruction) -> str:
-        key = id(inst)
-        if key not in self._scripts:
-            from dockaudit.installs import run_scripts
-
-            self._scripts[key] = "\n".join(run_scripts(inst))
-        return self._scripts[key]
+        return _script_text(inst)
 
     def runs_mentioning(self, word: str) -> list[Instruction]:
         """RUN instructions whose script names ``word`` (as a whole word)."""
         if not word:
             return []
-        pattern = re.compile(r"(?<![\w.+-])" + re.escape(word) + r"(?![\w+-]|\.\w)")
-        return [inst for _, inst in self.runs if pattern.search(self.script_text(inst))]
+        if word not in self._mentions:
+            pattern = re.compile(r"(?<![\w.+-])" + re.escape(word) + r"(?![\w+-]|\.\w)")
+            self._mentions[word] = [inst for _, inst in self.runs if pattern.search(self.script_text(inst))]
+        return self._mentions[word]
 
     def opaque_runs(self) -> list[tuple[Instruction, str]]:
         """RUN instructions that may put unknown executables or files in the image."""
-        from dockaudit.installs import run_commands
-        from dockaudit.shell import SHELLS
+        if self._opaque is None:
+            self._opaque = self._find_opaque_runs()
+        return self._opaque
 
+    def _find_opaque_runs(self) -> list[tuple[Instruction, str]]:
         out = []
         for _, inst in self.runs:
-            text = self.script_text(inst)
-            why = None
-            if _PIPE_TO_SHELL.search(text) or _SHELL_SUBST.search(text):
-                why = "pipes a downloaded script into a shell"
-            else:
-                for command, _span in run_commands(inst):
-                    name, args = command.name, command.args
-                    if name in SHELLS and args and not args[0].startswith("-"):
-                        why = f"runs the script {args[0]}"
-                    elif command.words and (command.words[0].startswith("./") or name.endswith((".sh", ".run"))):
-                        why = f"runs {command.words[0]}"
-                    elif name in ("dpkg", "rpm") and any(a.startswith("-i") or a == "--install" for a in args):
-                        why = f"installs a package file with {name}"
-                    elif name in ("make", "cmake", "ninja") and "install" in args:
-                        why = f"runs {name} install"
-                    elif name == "tar" and any("x" in a.lstrip("-") for a in args[:2] if not a.startswith("--")
-                                               or a in ("--extract", "-x")):
-                        why = "extracts an archive"
-                    elif name in ("unzip", "7z", "bsdtar"):
-                        why = "extracts an archive"
-                    elif name == "xargs":
-                        why = "runs commands through xargs"
-                    elif name in ("cargo", "go", "gem", "pipx", "cpan", "cpanm", "brew", "nix-env", "snap", "sdk"):
-                        why = f"installs with {name}"
-                    elif name in CONDA_MANAGERS and args[:1] in (["install"], ["create"], ["env"], ["update"]):
-                        why = f"installs with {name}"
-                    elif name in ("git", "svn", "hg") and args[:1] in (["clone"], ["checkout"]):
-                        why = "checks out a repository"
-                    if why:
-                        break
+            why = _opaque_reason(inst)
             if why:
                 out.append((inst, why))
         for copy in self.copies:
@@ -437,8 +568,11 @@ class StageContents:
         if self._dockerignore is False:
             from dockaudit.parse.dockerignore import dockerignore_for
 
-            self._dockerignore = (dockerignore_for(self.project, self.context, self.dockerfile_path)
-                                  if self.context is not None else None)
+            self._dockerignore = (
+                dockerignore_for(self.project, self.context, self.dockerfile_path)
+                if self.context is not None
+                else None
+            )
         return self._dockerignore  # type: ignore[return-value]
 
     def _context_state(self, relpath: str) -> Presence | None:
@@ -455,21 +589,40 @@ class StageContents:
             inner = relpath if self.context == "." else posixpath.relpath(relpath, self.context)
             if not inner.startswith("..") and ignore.excludes(inner):
                 pattern = ignore.matching_pattern(inner)
-                related = (Related(pattern.span, f"excludes {inner} from the build context"),) \
-                    if pattern is not None else ()
+                related = (
+                    (Related(pattern.span, f"excludes {inner} from the build context"),)
+                    if pattern is not None
+                    else ()
+                )
                 return Presence(NO, f"{ignore.path} excludes {inner} from the build context", related)
-        return Presence(UNKNOWN, "inside a folder dockaudit does not list") if skipped and relpath not in tree.files \
-            and relpath not in tree.dirs else Presence(YES, relpath)
+        return (
+            Presence(UNKNOWN, "inside a folder dockaudit does not list")
+            if skipped and relpath not in tree.files and relpath not in tree.dirs
+            else Presence(YES, relpath)
+        )
 
     def _context_matches(self, pattern: str) -> list[str]:
         if self.context is None:
             return []
-        full = posixpath.normpath(posixpath.join(self.context, pattern)) if self.context != "." else \
-            posixpath.normpath(pattern)
+        if pattern in self._globs:
+            return self._globs[pattern]
+        self._globs[pattern] = found = self._find_context_matches(pattern)
+        return found
+
+    def _find_context_matches(self, pattern: str) -> list[str]:
+        assert self.context is not None
+        full = (
+            posixpath.normpath(posixpath.join(self.context, pattern))
+            if self.context != "."
+            else posixpath.normpath(pattern)
+        )
         depth = full.count("/")
         tree = self.project.tree
-        out = [p for p in list(tree.files) + list(tree.dirs) if p.count("/") == depth
-               and fnmatch.fnmatchcase(p, full)]
+        out = [
+            p
+            for p in list(tree.files) + list(tree.dirs)
+            if p.count("/") == depth and fnmatch.fnmatchcase(p, full)
+        ]
         return sorted(out)
 
     def file(self, path: str, before: int | None = None, _depth: int = 0) -> Presence:
@@ -491,11 +644,17 @@ class StageContents:
                 best = found
         if best is not None and best.state == UNKNOWN:
             return best
-        runs = [i for i in self.runs_mentioning(posixpath.basename(path)) if before is None
-                or self.order[id(i)] < before]
+        runs = [
+            i
+            for i in self.runs_mentioning(posixpath.basename(path))
+            if before is None or self.order[id(i)] < before
+        ]
         if runs:
-            return Presence(UNKNOWN, f"a RUN instruction names {posixpath.basename(path)}",
-                            (Related(runs[0].span, "may create it"),))
+            return Presence(
+                UNKNOWN,
+                f"a RUN instruction names {posixpath.basename(path)}",
+                (Related(runs[0].span, "may create it"),),
+            )
         opaque = [(i, w) for i, w in self.opaque_runs() if before is None or self.order[id(i)] < before]
         if opaque:
             return Presence(UNKNOWN, opaque[0][1], (Related(opaque[0][0].span, opaque[0][1]),))
@@ -520,18 +679,19 @@ class StageContents:
             return Presence(UNKNOWN, "added from a URL or an archive", (where,))
         if copy.from_image is not None:
             return Presence(UNKNOWN, f"copied from the image {copy.from_image}", (where,))
-        if rel_dest == "":
-            # the destination itself
-            if copy.heredocs or copy.sources:
-                return Presence(YES, "", (where,))
+        if rel_dest == "" and (copy.heredocs or copy.sources):
+            return Presence(YES, "", (where,))  # the destination itself
         if copy.heredocs and rel_dest in copy.heredocs:
             return Presence(YES, "", (where,))
         best: Presence | None = None
         for source in copy.sources:
             candidates: list[str]
             if copy.from_stage is not None:
-                src = posixpath.normpath("/" + source.lstrip("/")) if not source.startswith("/") else \
-                    posixpath.normpath(source)
+                src = (
+                    posixpath.normpath("/" + source.lstrip("/"))
+                    if not source.startswith("/")
+                    else posixpath.normpath(source)
+                )
                 other = self.contents_of(copy.from_stage)
                 found: Presence | None = None
                 if rel_dest == posixpath.basename(src) and copy.dest_is_dir:
@@ -558,14 +718,21 @@ class StageContents:
             for candidate in candidates:
                 tree = self.project.tree
                 if tree.is_dir(candidate):
-                    state = self._context_state(posixpath.join(candidate, rel_dest) if rel_dest else candidate)
+                    state = self._context_state(
+                        posixpath.join(candidate, rel_dest) if rel_dest else candidate
+                    )
                 else:
                     if candidate not in tree.files:
                         continue
-                    if not ((copy.dest_is_dir and rel_dest == posixpath.basename(candidate))
-                            or (not copy.dest_is_dir and rel_dest == "")
-                            or (not copy.dest_is_dir and rel_dest == posixpath.basename(candidate)
-                                and not source.endswith("/"))):
+                    if not (
+                        (copy.dest_is_dir and rel_dest == posixpath.basename(candidate))
+                        or (not copy.dest_is_dir and rel_dest == "")
+                        or (
+                            not copy.dest_is_dir
+                            and rel_dest == posixpath.basename(candidate)
+                            and not source.endswith("/")
+                        )
+                    ):
                         continue
                     state = self._context_state(candidate)
                 if state is None:
@@ -601,14 +768,20 @@ class StageContents:
                     continue
                 if self.context is None:
                     continue
-                candidates = self._context_matches(source) if _GLOB.search(source) else \
-                    [c for c in [self.project.resolve(self.context, source)] if c is not None]
+                candidates = (
+                    self._context_matches(source)
+                    if _GLOB.search(source)
+                    else [c for c in [self.project.resolve(self.context, source)] if c is not None]
+                )
                 for candidate in candidates:
                     tree = self.project.tree
                     if tree.is_dir(candidate):
-                        target = posixpath.normpath(posixpath.join(candidate, rel_dest)) if rel_dest else candidate
+                        target = (
+                            posixpath.normpath(posixpath.join(candidate, rel_dest)) if rel_dest else candidate
+                        )
                     elif candidate in tree.files and (
-                            rel_dest == "" or (rel_dest == posixpath.basename(candidate))):
+                        rel_dest == "" or (rel_dest == posixpath.basename(candidate))
+                    ):
                         target = candidate
                     else:
                         continue
@@ -666,15 +839,20 @@ class StageContents:
                 continue
             for word in install.packages:
                 if "$" in word or "`" in word:
-                    maybe = maybe or Presence(UNKNOWN, f"{install.manager} installs packages named by a variable",
-                                              (Related(install.span, ""),))
+                    maybe = maybe or Presence(
+                        UNKNOWN,
+                        f"{install.manager} installs packages named by a variable",
+                        (Related(install.span, ""),),
+                    )
                     continue
                 package = _package_name(word)
                 if not package:
                     continue
                 provides, maybe_provides = package_executables(package)
                 if name in provides:
-                    return Presence(YES, f"{install.manager} installs {package}", (Related(install.span, ""),))
+                    return Presence(
+                        YES, f"{install.manager} installs {package}", (Related(install.span, ""),)
+                    )
                 if name in maybe_provides and maybe is None:
                     maybe = Presence(UNKNOWN, f"{package} may provide {name}", (Related(install.span, ""),))
         # language package managers
@@ -691,13 +869,16 @@ class StageContents:
         for install in self.installs:
             if not install.is_install:
                 continue
-            if install.manager in NODE_MANAGERS and (install.has_option("-g", "--global") or "global" in install.options):
+            if install.manager in NODE_MANAGERS and (
+                install.has_option("-g", "--global") or "global" in install.options
+            ):
                 for package in install.packages:
                     bare = re.sub(r"(?<=.)@[^/]*$", "", package)
                     if name in _node_package_bins(bare):
-                        return Presence(YES, f"{install.manager} installs {bare} globally",
-                                        (Related(install.span, ""),))
-                if name in ("npm", "npx", "node", "yarn", "pnpm"):
+                        return Presence(
+                            YES, f"{install.manager} installs {bare} globally", (Related(install.span, ""),)
+                        )
+                if name in ("npm", "npx", "node"):
                     return Presence(YES, "a global npm install implies Node.js")
             if install.manager == "uv-tool" and name in {posixpath.basename(p) for p in install.packages}:
                 return Presence(YES, "uv tool install provides it")
@@ -707,10 +888,10 @@ class StageContents:
                     return Presence(YES, "corepack provides it")
         if name in ("node", "npm", "npx") and any(i.manager in NODE_MANAGERS for i in self.installs):
             return Presence(YES, "npm or yarn runs during the build, so Node.js is present")
-        if name in ("python", "python3") and any(i.manager in PYTHON_MANAGERS and i.manager != "uv-tool"
-                                                 for i in self.installs):
-            if name == "python3" or python_state.venvs:
-                return Presence(YES, "Python packages are installed during the build")
+        if (name == "python3" or (name == "python" and python_state.venvs)) and any(
+            i.manager in PYTHON_MANAGERS and i.manager != "uv-tool" for i in self.installs
+        ):
+            return Presence(YES, "Python packages are installed during the build")
         # node_modules/.bin on PATH
         for entry in (self.env().get("PATH") or "").split(":"):
             if entry.rstrip("/").endswith("node_modules/.bin"):
@@ -742,8 +923,11 @@ class StageContents:
         if self.scratch:
             return Presence(NO, "the stage is built FROM scratch")
         if facts is not None and facts.has(name) is False:
-            return Presence(NO, f"{self.base_ref} does not ship {name}, and no instruction of {self.lineage_text} "
-                            "installs or copies it")
+            return Presence(
+                NO,
+                f"{self.base_ref} does not ship {name}, and no instruction of {self.lineage_text} "
+                "installs or copies it",
+            )
         return _UNKNOWN
 
     def _executable_from_copy(self, copy: Copy, name: str, depth: int) -> Presence | None:
@@ -753,15 +937,19 @@ class StageContents:
         if name in names or (not copy.dest_is_dir and posixpath.basename(copy.dest) == name):
             return Presence(YES, f"copied in by {copy.instruction.keyword}", where)
         if copy.from_image is not None or copy.remote:
-            if in_path or any(_dirlike(s) for s in copy.sources):
+            if _copies_folders(copy) and (in_path or any(_PYTHON_TREES.search(s) for s in copy.sources)):
                 return Presence(UNKNOWN, f"copied from {copy.from_image or 'a URL'}", where)
             return None
         if copy.from_stage is not None:
-            if not any(_dirlike(s) for s in copy.sources):
+            if not _copies_folders(copy):
                 return None
             other = self.contents_of(copy.from_stage)
-            system = any(s.rstrip("/") in ("", "/usr", "/usr/local", "/usr/local/bin", "/usr/bin", "/bin", "/opt")
-                         or s.startswith("/opt/") or s.rstrip("/").endswith("/bin") for s in copy.sources)
+            system = any(
+                s.rstrip("/") in ("", "/usr", "/usr/local", "/usr/local/bin", "/usr/bin", "/bin", "/opt")
+                or s.startswith("/opt/")
+                or s.rstrip("/").endswith("/bin")
+                for s in copy.sources
+            )
             if system:
                 found = other.executable(name, depth + 1)
                 if found.state != NO and found.state != LIKELY_NO:
@@ -780,18 +968,26 @@ class StageContents:
                 resolved = self.project.resolve(self.context, source)
                 if resolved is None:
                     continue
-                if self.project.tree.is_dir(resolved):
-                    if any(posixpath.basename(p) == name for p in self.project.tree.under(resolved)):
-                        return Presence(YES, "copied in from the build context", where)
+                if self.project.tree.is_dir(resolved) and any(
+                    posixpath.basename(p) == name for p in self.project.tree.under(resolved)
+                ):
+                    return Presence(YES, "copied in from the build context", where)
         if self.context is not None:
             for source in copy.sources:
                 resolved = self.project.resolve(self.context, source)
                 if resolved is not None and (resolved == "." or self.project.tree.is_dir(resolved)):
-                    skipped = [s for s in self.project.tree.skipped if resolved == "." or s.startswith(resolved + "/")]
+                    skipped = [
+                        s
+                        for s in self.project.tree.skipped
+                        if resolved == "." or s.startswith(resolved + "/")
+                    ]
                     for folder in skipped:
                         state = self._context_state(folder)
-                        if state is not None and state.state != NO and posixpath.basename(folder) in (
-                                ".venv", "venv", "env", ".env", "node_modules"):
+                        if (
+                            state is not None
+                            and state.state != NO
+                            and posixpath.basename(folder) in (".venv", "venv", "env", ".env", "node_modules")
+                        ):
                             return Presence(UNKNOWN, f"the build context's {folder} is copied in", where)
         return None
 
@@ -808,7 +1004,9 @@ class StageContents:
             for match in re.finditer(r"(?:-m\s+venv|virtualenv|\buv\s+venv)\s+(?:-\S+\s+)*([^\s;&|]+)", text):
                 target = match.group(1)
                 if not target.startswith("-"):
-                    state.venvs.append(posixpath.normpath(posixpath.join(self.workdir_before[id(inst)], target)))
+                    state.venvs.append(
+                        posixpath.normpath(posixpath.join(self.workdir_before[id(inst)], target))
+                    )
         for install in self.installs:
             if install.manager in CONDA_MANAGERS and install.is_install:
                 state.installs = True
@@ -820,7 +1018,7 @@ class StageContents:
             state.related.append(Related(install.span, f"{install.manager} {install.action}"))
             self._python_install(install, state)
         for copy in self.copies:
-            if copy.from_stage is not None and any(_dirlike(s) for s in copy.sources):
+            if copy.from_stage is not None and _copies_folders(copy):
                 other = self.contents_of(copy.from_stage)
                 if other is self:
                     continue
@@ -833,7 +1031,11 @@ class StageContents:
                     state.project_installed = state.project_installed or theirs.project_installed
                     state.related.extend(theirs.related)
                     state.venvs.extend(theirs.venvs)
-            elif copy.from_image is not None and any(_dirlike(s) for s in copy.sources):
+            elif (
+                copy.from_image is not None
+                and _copies_folders(copy)
+                and any(_PYTHON_TREES.search(s) for s in copy.sources)
+            ):
                 state.opaque.append(f"files are copied from the image {copy.from_image}")
         return state
 
@@ -920,8 +1122,16 @@ class StageContents:
                 state.opaque.append(f"{requirement.text} is installed from a URL or path")
         for document in closure.files:
             head = document.source.text[:600].lower()
-            if not any(marker in head for marker in ("autogenerated by pip-compile", "uv pip compile",
-                                                     "uv export", "poetry export", "pip-compile")):
+            if not any(
+                marker in head
+                for marker in (
+                    "autogenerated by pip-compile",
+                    "uv pip compile",
+                    "uv export",
+                    "poetry export",
+                    "pip-compile",
+                )
+            ):
                 compiled = False
         if closure.unresolved:
             state.opaque.append("a requirements include cannot be read")
@@ -938,8 +1148,11 @@ class StageContents:
         for requirement in [*document.dependencies, *document.poetry_dependencies]:
             if requirement.key:
                 state.names.add(requirement.key)
-        for group in [*document.optional_dependencies.values(), *document.dependency_groups.values(),
-                      *document.poetry_groups.values()]:
+        for group in [
+            *document.optional_dependencies.values(),
+            *document.dependency_groups.values(),
+            *document.poetry_groups.values(),
+        ]:
             for requirement in group:
                 if requirement.key:
                     state.names.add(requirement.key)
@@ -958,7 +1171,9 @@ class StageContents:
         packages = data.get("package")
         if not isinstance(packages, list):
             return None
-        return {canonical(p["name"]) for p in packages if isinstance(p, dict) and isinstance(p.get("name"), str)}
+        return {
+            canonical(p["name"]) for p in packages if isinstance(p, dict) and isinstance(p.get("name"), str)
+        }
 
     def _pipfile_lock_names(self, relpath: str) -> set[str] | None:
         from dockaudit.parse.manifests import canonical
@@ -992,10 +1207,15 @@ class StageContents:
         if not state.installs:
             return Presence(NO, f"no Python package is installed in {self.lineage_text}")
         if state.complete:
-            return Presence(NO, f"{wanted[0]} is not among the locked packages installed",
-                            tuple(state.related[:2]))
-        return Presence(LIKELY_NO, f"{wanted[0]} is not among the requirements installed (it could still come "
-                        "in as a dependency of another package)", tuple(state.related[:2]))
+            return Presence(
+                NO, f"{wanted[0]} is not among the locked packages installed", tuple(state.related[:2])
+            )
+        return Presence(
+            LIKELY_NO,
+            f"{wanted[0]} is not among the requirements installed (it could still come "
+            "in as a dependency of another package)",
+            tuple(state.related[:2]),
+        )
 
     # --- Node ------------------------------------------------------------------------------
 
@@ -1017,15 +1237,18 @@ class StageContents:
         self._node[folder] = state
         return state
 
-    def _node_run(self, inst: Instruction, index: int, folder: str, state: NodeModules | None) -> NodeModules | None:
-        from dockaudit.installs import instruction_installs
-
+    def _node_run(
+        self, inst: Instruction, index: int, folder: str, state: NodeModules | None
+    ) -> NodeModules | None:
         cwd = self.workdir_before.get(id(inst), "/")
         text = self.script_text(inst)
-        if re.search(r"\brm\s+-\w*r\w*\s+(?:\S+\s+)*(?:\./)?node_modules(?:/)?(?:\s|$|;|&)", text) and cwd == folder:
+        if (
+            re.search(r"\brm\s+-\w*r\w*\s+(?:\S+\s+)*(?:\./)?node_modules(?:/)?(?:\s|$|;|&)", text)
+            and cwd == folder
+        ):
             state = None
         env = self.env_before.get(id(inst), {})
-        for install in instruction_installs(inst):
+        for install in self._installs_of(inst):
             if install.manager not in NODE_MANAGERS:
                 continue
             where = install.option_value("--prefix", "--cwd", "-C", "--dir")
@@ -1048,7 +1271,11 @@ class StageContents:
             if not install.is_install:
                 continue
             if install.packages:
-                state = state.copy() if state is not None else NodeModules(opaque="installed without a package.json")
+                state = (
+                    state.copy()
+                    if state is not None
+                    else NodeModules(opaque="installed without a package.json")
+                )
                 for package in install.packages:
                     state.packages.add(re.sub(r"(?<=.)@[^/]*$", "", package))
                 state.related.append(related)
@@ -1062,20 +1289,29 @@ class StageContents:
             return False
         if install.option_value("--include") == "dev":
             return False
-        if install.has_option("--production", "--prod", "-P", "--only=prod", "--only=production", "--omit=dev"):
+        if install.has_option(
+            "--production", "--prod", "-P", "--only=prod", "--only=production", "--omit=dev"
+        ):
             return True
-        if install.option_value("--omit") == "dev" or install.option_value("--only") in ("prod", "production"):
+        if install.option_value("--omit") == "dev" or install.option_value("--only") in (
+            "prod",
+            "production",
+        ):
             return True
         if "workspaces-focus" in install.options and install.has_option("--production"):
             return True
         node_env = install.assignments.get("NODE_ENV") or env.get("NODE_ENV")
-        omit_env = install.assignments.get("NPM_CONFIG_OMIT") or env.get("NPM_CONFIG_OMIT") or \
-            env.get("npm_config_omit")
+        omit_env = (
+            install.assignments.get("NPM_CONFIG_OMIT")
+            or env.get("NPM_CONFIG_OMIT")
+            or env.get("npm_config_omit")
+        )
         production_env = env.get("NPM_CONFIG_PRODUCTION") or env.get("npm_config_production")
         return node_env == "production" or omit_env == "dev" or production_env == "true"
 
-    def _node_install(self, install: Install, index: int, folder: str, env: dict[str, str | None],
-                      related: Related) -> NodeModules:
+    def _node_install(
+        self, install: Install, index: int, folder: str, env: dict[str, str | None], related: Related
+    ) -> NodeModules:
         state = NodeModules(related=[related])
         omit = self._omits_dev(install, env)
         if omit:
@@ -1091,13 +1327,15 @@ class StageContents:
             state.opaque = "the package.json declares workspaces, whose dependencies are installed too"
         elif self.project_file_at(posixpath.join(folder, "pnpm-workspace.yaml"), install.instruction):
             state.opaque = "pnpm-workspace.yaml declares workspaces, whose dependencies are installed too"
-        state.declared_prod = set(document.dependencies) | set(document.optional_dependencies) | \
-            set(document.peer_dependencies)
+        state.declared_prod = (
+            set(document.dependencies) | set(document.optional_dependencies) | set(document.peer_dependencies)
+        )
         state.declared_dev = set(document.dev_dependencies)
         state.packages = set(state.declared_prod) | (set() if omit else state.declared_dev)
         if install.manager == "npm":
-            lock_path = self.project_file_at(posixpath.join(folder, "package-lock.json"), install.instruction) \
-                or self.project_file_at(posixpath.join(folder, "npm-shrinkwrap.json"), install.instruction)
+            lock_path = self.project_file_at(
+                posixpath.join(folder, "package-lock.json"), install.instruction
+            ) or self.project_file_at(posixpath.join(folder, "npm-shrinkwrap.json"), install.instruction)
             lock = _read_npm_lock(self.project, lock_path) if lock_path else None
             if lock is not None:
                 packages, bins = lock
@@ -1106,10 +1344,11 @@ class StageContents:
                 state.exact = True
         return state
 
-    def _node_copy(self, copy: Copy, folder: str, target: str, state: NodeModules | None,
-                   depth: int) -> NodeModules | None:
-        rel = _path_under(target, copy.dest)        # the copy covers <folder>/node_modules
-        inner = _path_under(copy.dest, target)      # the copy goes inside <folder>/node_modules
+    def _node_copy(
+        self, copy: Copy, folder: str, target: str, state: NodeModules | None, depth: int
+    ) -> NodeModules | None:
+        rel = _path_under(target, copy.dest)  # the copy covers <folder>/node_modules
+        inner = _path_under(copy.dest, target)  # the copy goes inside <folder>/node_modules
         if rel is None and not inner:
             return state
         where = Related(copy.instruction.span, f"{copy.instruction.keyword} into {copy.dest}")
@@ -1138,8 +1377,9 @@ class StageContents:
                 elif posixpath.basename(source_modules) == "node_modules":
                     theirs = other.node_modules(posixpath.dirname(source_modules) or "/", depth + 1)
                 else:
-                    theirs = NodeModules(opaque=f"node_modules is copied from {source_modules} of "
-                                         f"{copy.from_stage.label}")
+                    theirs = NodeModules(
+                        opaque=f"node_modules is copied from {source_modules} of {copy.from_stage.label}"
+                    )
                 if theirs is None:
                     continue
                 fresh = theirs.copy()
@@ -1184,8 +1424,9 @@ class StageContents:
             opaque = self.opaque_runs()
             if opaque:
                 return Presence(UNKNOWN, opaque[0][1])
-            return Presence(NO, f"no npm install runs in {self.lineage_text}, and no node_modules is "
-                            "copied in")
+            return Presence(
+                NO, f"no npm install runs in {self.lineage_text}, and no node_modules is copied in"
+            )
         if name in state.bins or any(p in state.packages for p in wanted):
             return Presence(YES, "", tuple(state.related[-1:]))
         if state.opaque:
@@ -1193,19 +1434,33 @@ class StageContents:
         related = list(state.related[-2:])
         dev_only = [p for p in wanted if p in state.declared_dev and p not in state.declared_prod]
         if dev_only and state.dev_omitted:
-            document = self.project.document(state.package_json, "packagejson") if state.package_json else None
+            document = (
+                self.project.document(state.package_json, "packagejson") if state.package_json else None
+            )
             if document is not None and dev_only[0] in document.dev_dependencies:
-                related.append(Related(document.dev_dependencies[dev_only[0]][1], "declared as a devDependency"))
+                related.append(
+                    Related(document.dev_dependencies[dev_only[0]][1], "declared as a devDependency")
+                )
             if state.omitted_by is not None:
                 related.append(Related(state.omitted_by.span, "installs without devDependencies"))
-            return Presence(NO, f"{dev_only[0]} is a devDependency in {state.package_json}, and the install "
-                            "leaves devDependencies out", tuple(related))
+            return Presence(
+                NO,
+                f"{dev_only[0]} is a devDependency in {state.package_json}, and the install "
+                "leaves devDependencies out",
+                tuple(related),
+            )
         if state.exact:
-            return Presence(NO, f"{wanted[0]} is not in the lock file's {'production ' if state.dev_omitted else ''}"
-                            "packages", tuple(related))
+            return Presence(
+                NO,
+                f"{wanted[0]} is not in the lock file's {'production ' if state.dev_omitted else ''}packages",
+                tuple(related),
+            )
         if packages is not None:
-            return Presence(LIKELY_NO, f"{wanted[0]} is not declared in {state.package_json or 'package.json'}",
-                            tuple(related))
+            return Presence(
+                LIKELY_NO,
+                f"{wanted[0]} is not declared in {state.package_json or 'package.json'}",
+                tuple(related),
+            )
         return Presence(UNKNOWN, "")
 
     def package_json_at(self, folder: str) -> tuple[Presence, PackageJson | None]:
@@ -1225,7 +1480,9 @@ def _stage_by_ref(stage: Stage, ref: str) -> Stage | None:
         return None
     if ref.isdigit():
         index = int(ref)
-        return document.stages[index] if 0 <= index < len(document.stages) and index < stage.index + 1 else None
+        return (
+            document.stages[index] if 0 <= index < len(document.stages) and index < stage.index + 1 else None
+        )
     lowered = ref.lower()
     found = None
     for candidate in document.stages:
@@ -1282,16 +1539,31 @@ def _read_npm_lock(project: Project, relpath: str) -> tuple[dict[str, bool], dic
 # --- entry points ----------------------------------------------------------------------------
 
 
-def contents_of(project: Project, stage: Stage, context: str | None, dockerfile_path: str | None,
-                build_args: dict[str, str | None] | None = None) -> StageContents:
+def contents_of(
+    project: Project,
+    stage: Stage,
+    context: str | None,
+    dockerfile_path: str | None,
+    build_args: dict[str, str | None] | None = None,
+) -> StageContents:
     """The contents of ``stage`` built with ``context`` (root-relative; None when unknown)."""
     cache_root: dict[tuple, dict[int, StageContents]] = project.__dict__.setdefault("_stage_contents", {})
-    key = (context, dockerfile_path, tuple(sorted((k, v) for k, v in (build_args or {}).items() if v is not None)))
+    key = (
+        context,
+        dockerfile_path,
+        tuple(sorted((k, v) for k, v in (build_args or {}).items() if v is not None)),
+    )
     registry = cache_root.setdefault(key, {})
     found = registry.get(id(stage))
     if found is None:
-        found = StageContents(project, stage, context, dockerfile_path,
-                              {k: v for k, v in (build_args or {}).items() if v is not None}, registry)
+        found = StageContents(
+            project,
+            stage,
+            context,
+            dockerfile_path,
+            {k: v for k, v in (build_args or {}).items() if v is not None},
+            registry,
+        )
     return found
 
 
