@@ -9,8 +9,8 @@ needs a fresh process rather than deltas in a long-lived one.
 
 Input (JSON on stdin)::
 
-    {"commands": [["hadolint", "Dockerfile"], ...], "cwd": "...", "env": {...},
-     "log": "path or null", "timeout": 600}
+    {"commands": [["hadolint", "Dockerfile"], ...], "cwd": "...", "env": {...} (the whole
+     environment; null: this process's), "log": "path or null", "timeout": 600}
 
 Output (JSON on stdout)::
 
@@ -30,8 +30,7 @@ import time
 
 def main() -> int:
     spec = json.load(sys.stdin)
-    env = dict(os.environ)
-    env.update(spec.get("env") or {})
+    env = dict(spec["env"]) if spec.get("env") is not None else dict(os.environ)
     log_path = spec.get("log")
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     deadline = spec.get("timeout") or None

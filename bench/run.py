@@ -13,7 +13,8 @@ after is printed with the results.
 Peers are optional: ``bash bench/setup_peers.sh`` installs them into ``bench/.venv-peers`` and
 ``bench/.node``; one that is missing is reported as "not installed" and skipped. All tools run
 with the HTTP(S) proxy pointed at a closed loopback port and checkov's update check and downloads
-switched off, so no measured run reaches the network.
+switched off, so no measured run reaches the network, and with byte-code caching on
+(PYTHONDONTWRITEBYTECODE removed, PYTHONPYCACHEPREFIX=bench/out/pycache), as in a normal install.
 
 Usage (from the repository root)::
 
@@ -59,6 +60,19 @@ OFFLINE_ENV = {
     "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE",
     "NO_COLOR": "1", "FORCE_COLOR": "0", "PYTHONWARNINGS": "ignore",
 }
+
+#: removed from the environment of every measured command: with PYTHONDONTWRITEBYTECODE set (as
+#: some CI and sandbox images do), every run of a tool installed from source (dockaudit, editable)
+#: compiles all its modules again, which no normal install does; byte-code goes to
+#: ``--out``/pycache instead (PYTHONPYCACHEPREFIX), so the source tree stays clean
+UNSET_ENV = ("PYTHONDONTWRITEBYTECODE",)
+
+
+def bench_env() -> dict[str, str]:
+    """The environment of every measured command (see OFFLINE_ENV and UNSET_ENV)."""
+    env = {k: v for k, v in os.environ.items() if k not in UNSET_ENV}
+    env.update(OFFLINE_ENV)
+    return env
 
 #: a command line longer than this is split into several processes
 ARG_BUDGET = 100_000
@@ -184,7 +198,7 @@ def tool_version(tool: Tool) -> str:
     assert tool.path is not None
     try:
         done = subprocess.run([tool.path, *tool.version_args], capture_output=True, text=True, timeout=120,
-                              env={**os.environ, **OFFLINE_ENV}, check=False)
+                              env=bench_env(), check=False)
     except (OSError, subprocess.TimeoutExpired):
         return "?"
     text = (done.stdout or done.stderr).strip().splitlines()
@@ -226,7 +240,7 @@ def machine_line(python: str) -> str:
 
 
 def measure(commands: list[list[str]], cwd: Path, log: Path | None, timeout: float) -> dict:
-    spec = {"commands": commands, "cwd": str(cwd), "env": OFFLINE_ENV, "log": str(log) if log else None,
+    spec = {"commands": commands, "cwd": str(cwd), "env": bench_env(), "log": str(log) if log else None,
             "timeout": timeout}
     done = subprocess.run([sys.executable, str(MEASURE)], input=json.dumps(spec), capture_output=True,
                           text=True, check=False)
@@ -424,9 +438,9 @@ def importtime_report(python: str, tree: Path, logs: Path, top: int = 15) -> str
     """``python -X importtime`` of a normal scan, summarised by package and by module."""
     # one untimed scan first, so that byte-code caches are written and not counted
     subprocess.run([python, "-m", "dockaudit", ".", "--format", "json"], cwd=tree, capture_output=True,
-                   env={**os.environ, **OFFLINE_ENV}, check=False)
+                   env=bench_env(), check=False)
     done = subprocess.run([python, "-X", "importtime", "-m", "dockaudit", ".", "--format", "json"], cwd=tree,
-                          capture_output=True, text=True, env={**os.environ, **OFFLINE_ENV}, check=False)
+                          capture_output=True, text=True, env=bench_env(), check=False)
     (logs / "importtime.txt").write_text(done.stderr, encoding="utf-8")
     entries = []
     for line in done.stderr.splitlines():
@@ -455,7 +469,7 @@ def importtime_report(python: str, tree: Path, logs: Path, top: int = 15) -> str
 def phases_report(python: str, tree: Path) -> str:
     """The phases of a scan, per file kind, timed in-process by ``bench/phases.py`` (no profiler)."""
     done = subprocess.run([python, str(HERE / "phases.py"), str(tree)], capture_output=True, text=True,
-                          env={**os.environ, **OFFLINE_ENV}, check=False)
+                          env=bench_env(), check=False)
     try:
         data = json.loads(done.stdout)
     except ValueError:
@@ -489,7 +503,7 @@ def profile_report(dockaudit: str, tree: Path, logs: Path, top: int = 25) -> str
     profile = logs / "dockaudit.prof"
     done = subprocess.run([python, "-m", "cProfile", "-o", str(profile), "-m", "dockaudit", ".", "--format",
                            "json"], cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          env={**os.environ, **OFFLINE_ENV}, check=False)
+                          env=bench_env(), check=False)
     if not profile.is_file():
         return f"profile: no data (exit {done.returncode}): {done.stderr.strip()[-300:]}"
     out = [phases, "", f"cProfile of `python -m dockaudit . --format json`; stats in {profile} "
@@ -562,6 +576,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown tool(s): {', '.join(sorted(unknown))}")
 
     tree = prepare_tree(args)
+    OFFLINE_ENV["PYTHONPYCACHEPREFIX"] = str((args.out / "pycache").resolve())
     logs = (args.out / "logs").resolve()
     logs.mkdir(parents=True, exist_ok=True)
     files = classify_tree(tree)

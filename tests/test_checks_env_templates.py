@@ -349,3 +349,29 @@ def test_gitignore_matching(tmp_path):
     assert not is_gitignored(project, "sub/.env")
     assert is_gitignored(project, "build/x.env")
     assert is_gitignored(project, "a/local/y.env")
+
+
+def test_da301_a_gitignored_local_env_does_not_hide_a_stale_template(scan):
+    files = {
+        "compose.yaml": "services:\n  api:\n    image: ghcr.io/example/api:${API_TAG}\n",
+        ".env": "API_TAG=1.2.3\n",
+        ".env.example": "OTHER=\n",
+        ".gitignore": ".env\n",
+    }
+    found = hits(scan(files, select=("DA301",)), "DA301")
+    assert len(found) == 1 and ".env.example" in found[0].message
+
+
+def test_da301_a_committed_env_counts_as_documentation(scan):
+    files = {
+        "compose.yaml": "services:\n  api:\n    image: ghcr.io/example/api:${API_TAG}\n",
+        ".env": "API_TAG=1.2.3\n",
+        ".env.example": "OTHER=\n",
+    }
+    assert not hits(scan(files, select=("DA301",)), "DA301")
+
+
+def test_da303_portainer_stack_env_is_not_judged(scan):
+    files = {"docker-compose.portainer.yml": "services:\n  web:\n    image: example/web:1\n"
+                                             "    env_file: stack.env\n"}
+    assert not hits(scan(files, select=("DA303",)), "DA303")

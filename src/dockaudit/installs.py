@@ -243,8 +243,22 @@ def run_scripts(instruction: Instruction) -> list[str]:
     return [s.text for s in scripts_of(instruction)]
 
 
+_COMMANDS: weakref.WeakKeyDictionary[Instruction, list[tuple[Command, Span]]] = weakref.WeakKeyDictionary()
+
+
 def run_commands(instruction: Instruction) -> list[tuple[Command, Span]]:
-    """Every simple command a RUN executes, with its span in the Dockerfile."""
+    """Every simple command a RUN executes, with its span in the Dockerfile.
+
+    Split once per instruction: many rules ask for the same RUN, and a RUN of 20,000 continued
+    lines costs seconds to split. Callers get a new list; they must not change the commands.
+    """
+    cached = _COMMANDS.get(instruction)
+    if cached is None:
+        cached = _COMMANDS[instruction] = _run_commands(instruction)
+    return list(cached)
+
+
+def _run_commands(instruction: Instruction) -> list[tuple[Command, Span]]:
     out: list[tuple[Command, Span]] = []
     source = instruction.source
     for script in scripts_of(instruction):

@@ -106,6 +106,8 @@ class _Parser:
         self.errors: list[tuple[int, str]] = []
         self.refs: list[VarRef] = []
         self._last_brace: dict[int, int] = {}
+        #: set when a reference nests deeper than MAX_NESTING: parsing stops there (one error)
+        self.too_deep = False
 
     def _line_end(self, pos: int) -> int:
         end = self.text.find("\n", pos)
@@ -143,7 +145,7 @@ class _Parser:
         parts: list = []
         literal_from = start
         i = start
-        while True:
+        while not self.too_deep:
             i = text.find("$", i, end)
             if i == -1:
                 break
@@ -202,6 +204,12 @@ class _Parser:
                                        "compose accepts ${VAR}, ${VAR:-default}, ${VAR-default}, "
                                        "${VAR:?error}, ${VAR?error}, ${VAR:+alt} and ${VAR+alt}"))
             return None
+        if depth + 1 > MAX_NESTING:
+            # checked before brace matching, which costs a scan of the line at every level
+            self.errors.append((i, f"interpolation nested more than {MAX_NESTING} levels deep; "
+                                   "the rest of this value is not checked"))
+            self.too_deep = True
+            return None
         arg_start = k + len(modifier)
         last = self._last_close(min(self._line_end(arg_start), end))
         if last < arg_start:
@@ -209,9 +217,6 @@ class _Parser:
                                    "on its line"))
             return None
         close = self._closing(i, last)
-        if depth + 1 > MAX_NESTING:
-            self.errors.append((i, f"interpolation nested more than {MAX_NESTING} levels deep"))
-            return None
         required = modifier in (":?", "?")
         ref = VarRef(name, modifier, text[arg_start:close], i, close + 1, required, braced=True,
                      nested=depth > 0)

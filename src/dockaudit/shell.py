@@ -34,6 +34,8 @@ _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\+?=")
 _REDIRECT = re.compile(r"\d*(?:<<<|<<-|<<|<>|<&|>&|>>|>\||<|>)|&>>|&>")
 _CONTROL = re.compile(r"&&|\|\||;;&|;;|;&|\|&|[;&|()]")
 _OPERATOR_CHARS = frozenset(";&|()<>")
+#: a run of characters that a word takes as they are (no quote, escape, expansion or operator)
+_PLAIN_RUN = re.compile(r"[^ \t\r\n;&|()<>\\'\"$`]+")
 _MAX_DEPTH = 4
 
 
@@ -149,7 +151,13 @@ def _read_word(s: str, i: int) -> tuple[str, int]:
     """Read one word from ``i``; returns (dequoted value, end index)."""
     n = len(s)
     out: list[str] = []
+    plain = _PLAIN_RUN.match
     while i < n:
+        run = plain(s, i)
+        if run is not None:  # fast path: long words cost one regex match, not a loop per character
+            out.append(run.group())
+            i = run.end()
+            continue
         ch = s[i]
         if ch in " \t\r\n" or ch in _OPERATOR_CHARS:
             break

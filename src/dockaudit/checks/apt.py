@@ -323,14 +323,14 @@ def install_without_yes(project: Project) -> Iterator[Finding]:
                 for install in facts.installs:
                     manager = install.manager
                     if manager == "apt":
-                        if install.action not in ("install", "upgrade", "dist-upgrade", "full-upgrade", "remove",
-                                                  "purge", "autoremove", "build-dep", "reinstall"):
+                        if install.action not in ("install", "upgrade", "dist-upgrade", "full-upgrade", "build-dep",
+                                                  "reinstall"):
                             continue
                         if install.words and posixpath.basename(install.words[0]) == "aptitude":
                             continue
                     elif manager in ("dnf", "yum"):
                         if install.action not in ("install", "groupinstall", "localinstall", "reinstall", "update",
-                                                  "upgrade", "remove", "erase"):
+                                                  "upgrade"):
                             continue
                     else:
                         continue

@@ -74,9 +74,11 @@ def _external_stages(document: Dockerfile) -> Iterator[Stage]:
 
 def _build_args_for(project: Project, path: str) -> list[dict[str, str]]:
     """The build-arg sets compose passes to a Dockerfile (``[{}]`` when none)."""
+    from dockaudit.checks.context import units_by_dockerfile
+
     out: list[dict[str, str]] = [{}]
-    for unit in build_units(project):
-        if unit.dockerfile_path == path and unit.build_args and unit.build_args not in out:
+    for unit in units_by_dockerfile(project).get(path, ()):
+        if unit.build_args and unit.build_args not in out:
             out.append(unit.build_args)
     return out
 
@@ -193,6 +195,10 @@ def _suggest(image: str, infos: list) -> str | None:
         return None
     family = knowledge.image_family(image)
     new = tag
+    if family in ("python", "node"):
+        # a patch release (3.11.4) does not exist for newer distributions: keep major.minor
+        pattern = r"^(\d+\.\d+)\.\d+" if family == "python" else r"^(\d+)[.\d]*"
+        new = re.sub(pattern, r"\1", new)
     for info in infos:
         if not info.replacement:
             return None
@@ -469,12 +475,12 @@ def _installed_requirement_files(project: Project) -> dict[str, object]:
 
     out: dict[str, object] = {}
     for unit in build_units(project):
-        for stage in unit.dockerfile.stages:
-            for install in stage_installs(stage):
+        for install_stage in unit.dockerfile.stages:
+            for install in stage_installs(install_stage):
                 for name in install.requirement_files:
                     if "$" in name:
                         continue
-                    found = _script_file(project, unit, name)
+                    found = _script_file(project, unit, name, (install_stage, install.instruction))
                     if found is None or found not in project.tree.classified:
                         continue
                     for document in requirements_closure(project, found).files:
@@ -574,7 +580,7 @@ def git_clone_unpinned(project: Project) -> Iterator[Finding]:
     cache hides upstream changes until it is cleared: builds are not repeatable and an upstream
     commit can break them without any change on your side.
     """
-    from dockaudit.installs import run_commands
+    from dockaudit.checks.context import commands_of
 
     for path, document in sorted(project.dockerfiles.items()):
         for stage in document.stages:
@@ -585,7 +591,7 @@ def git_clone_unpinned(project: Project) -> Iterator[Finding]:
                 if inst.keyword == "WORKDIR" and inst.value:
                     workdir = inst.value
                 elif inst.keyword == "RUN":
-                    runs.append((inst, run_commands(inst)))
+                    runs.append((inst, commands_of(inst)))
                     workdirs[id(inst)] = workdir
                 elif inst.keyword == "ADD":
                     yield from _git_add(inst, path)

@@ -522,7 +522,17 @@ def _analyse(words: list[str], cwd: str, needs: list[Need], depth: int) -> None:
         bin_name = name.rsplit("/", 1)[-1] if package is None else spec
         if base == "pnpm" and args[:1] == ["dlx"]:
             return  # downloads by design
-        needs.append(Need("npx", bin_name, spec, cwd, text, extra={"via": base, "package": package}))
+        explicit_download = any(a in ("-y", "--yes") for a in rest[: rest.index(spec)] if spec in rest)
+        needs.append(
+            Need(
+                "npx",
+                bin_name,
+                spec,
+                cwd,
+                text,
+                extra={"via": base, "package": package, "yes": explicit_download},
+            )
+        )
         after = rest[rest.index(spec) + 1 :] if spec in rest else []
         _tool(bin_name, after, cwd, text, needs)
         return
@@ -871,6 +881,9 @@ def command_not_in_image(project: Project) -> Iterator[Finding]:
             elif need.kind == "npx":
                 presence = target.contents.node_bin(need.name, need.cwd)
                 subject = f"the {need.name} CLI"
+                if presence.state == NO and need.extra.get("yes"):
+                    # `npx --yes` asks for the download: still fragile offline, but on purpose
+                    presence = Presence(LIKELY_NO, presence.reason, presence.related)
             elif need.kind == "py-module":
                 packages = python_module_packages(need.name)
                 if packages is None:

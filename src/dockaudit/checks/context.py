@@ -17,6 +17,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -51,6 +52,18 @@ _DATA_DIR_NAMES = frozenset({
     "pretrained_models", "pretrained", "output", "outputs", "results", "uploads", "backups", "backup",
     "wandb", "mlruns", "runs", "tmp", "temp", "cache", "storage", "media", "volumes", "ckpt", "ckpts",
 })
+
+
+#: Dockerfiles with these endings are rendered by a script before use, not built as they are
+_TEMPLATE_SUFFIXES = (".template", ".tmpl", ".tpl", ".j2", ".jinja", ".jinja2", ".in", ".example", ".sample")
+#: folders whose model files count as weights whatever their size
+_MODEL_DIR_NAMES = frozenset({"models", "model", "checkpoints", "checkpoint", "weights", "pretrained_models",
+                              "pretrained", "ckpt", "ckpts", "hf_cache", "huggingface"})
+#: weights below other folders count only from this total size (test fixtures are small)
+_WEIGHTS_MIN_BYTES = 5 * 1024 * 1024
+_PLACEHOLDER_FILES = frozenset({".gitkeep", ".keep", ".gitignore", "readme", "readme.md", "readme.txt"})
+_CODE_SUFFIXES = (".py", ".js", ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".go", ".rs", ".java", ".rb", ".php",
+                  ".vue", ".svelte", ".c", ".h", ".cpp", ".cs", ".kt", ".swift")
 
 
 # --- builds ----------------------------------------------------------------------------------
@@ -190,7 +203,7 @@ def build_units(project: Project) -> list[BuildUnit]:
                 if value is not None:
                     unit.build_args.setdefault(name, value)
     for path, document in sorted(project.dockerfiles.items()):
-        if path in used or not document.stages:
+        if path in used or not document.stages or path.lower().endswith(_TEMPLATE_SUFFIXES):
             continue
         context = _guess_context(project, path, document)
         key = (path, context)
@@ -199,6 +212,17 @@ def build_units(project: Project) -> list[BuildUnit]:
     out = list(units.values())
     project._dockaudit_build_units = out  # type: ignore[attr-defined]
     return out
+
+
+def units_by_dockerfile(project: Project) -> dict[str, list[BuildUnit]]:
+    """The build units of each Dockerfile path. Cached."""
+    cached = getattr(project, "_dockaudit_units_by_path", None)
+    if cached is None:
+        cached = {}
+        for unit in build_units(project):
+            cached.setdefault(unit.dockerfile_path, []).append(unit)
+        project._dockaudit_units_by_path = cached  # type: ignore[attr-defined]
+    return cached
 
 
 def _guess_context(project: Project, path: str, document: Dockerfile) -> str:
@@ -239,15 +263,29 @@ class ContextView:
     """The scanned files below one context folder, by context-relative path."""
 
     def __init__(self, project: Project, context: str) -> None:
-        tree = project.tree
         prefix = "" if context in (".", "") else context.rstrip("/") + "/"
         cut = len(prefix)
         self.project = project
         self.context = context
         self.prefix = prefix
-        self.files: dict[str, int] = {p[cut:]: s for p, s in tree.files.items() if p.startswith(prefix)}
-        self.dirs: set[str] = {d[cut:] for d in tree.dirs if d.startswith(prefix)}
-        self.skipped: set[str] = {d[cut:] for d in tree.skipped if d.startswith(prefix)}
+        self.files: dict[str, int] = {}
+        self.dirs: set[str] = set()
+        self.skipped: set[str] = set()
+        index = _path_index(project)
+        import bisect
+
+        start = bisect.bisect_left(index, (prefix,)) if prefix else 0
+        sizes = project.tree.files
+        for path, kind in index[start:]:
+            if prefix and not path.startswith(prefix):
+                break
+            rel = path[cut:]
+            if kind == 0:
+                self.files[rel] = sizes[path]
+            elif kind == 1:
+                self.dirs.add(rel)
+            else:
+                self.skipped.add(rel)
         parents: set[str] = set()
         for path in (*self.files, *self.dirs, *self.skipped):
             parent = posixpath.dirname(path)
@@ -258,6 +296,8 @@ class ContextView:
                 parent = posixpath.dirname(parent)
         #: folders with something below them (an empty folder, or a symlinked one, has nothing)
         self.parents = parents
+        self._sorted: list[str] | None = None
+        self._children_index: dict[str, set[str]] | None = None
         self._excluded = None
         if project.config.exclude:
             from dockaudit.globs import compile_globs
@@ -292,8 +332,18 @@ class ContextView:
     def files_under(self, rel: str) -> list[str]:
         if rel in (".", ""):
             return list(self.files)
+        import bisect
+
+        if self._sorted is None:
+            self._sorted = sorted(self.files)
         prefix = rel.rstrip("/") + "/"
-        return [p for p in self.files if p.startswith(prefix)]
+        start = bisect.bisect_left(self._sorted, prefix)
+        out = []
+        for path in self._sorted[start:]:
+            if not path.startswith(prefix):
+                break
+            out.append(path)
+        return out
 
     def size_under(self, rel: str) -> int:
         return sum(self.files[p] for p in self.files_under(rel))
@@ -316,13 +366,38 @@ class ContextView:
         return sorted(c for c in current if c)
 
     def _children(self, base: str) -> set[str]:
-        prefix = base + "/" if base else ""
-        out: set[str] = set()
-        for collection in (self.files, self.dirs, self.skipped):
-            for path in collection:
-                if path.startswith(prefix):
-                    out.add(path[len(prefix):].split("/", 1)[0])
-        return out
+        if self._children_index is None:
+            index: dict[str, set[str]] = {}
+            for collection in (self.files, self.dirs, self.skipped):
+                for path in collection:
+                    parent, _, name = path.rpartition("/")
+                    index.setdefault(parent, set()).add(name)
+            self._children_index = index
+        return self._children_index.get(base, set())
+
+
+def _path_index(project: Project) -> list[tuple[str, int]]:
+    """Every path of the tree, sorted: (path, 0 file | 1 folder | 2 skipped folder). Cached."""
+    index = getattr(project, "_dockaudit_path_index", None)
+    if index is None:
+        tree = project.tree
+        index = sorted([*((p, 0) for p in tree.files), *((d, 1) for d in tree.dirs),
+                        *((d, 2) for d in tree.skipped)])
+        project._dockaudit_path_index = index  # type: ignore[attr-defined]
+    return index
+
+
+_COMMANDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def commands_of(inst: Instruction) -> list:
+    """``installs.run_commands(inst)``, computed once per instruction."""
+    found = _COMMANDS.get(inst)
+    if found is None:
+        from dockaudit.installs import run_commands
+
+        found = _COMMANDS[inst] = run_commands(inst)
+    return found
 
 
 def _join(base: str, name: str) -> str:
@@ -506,13 +581,11 @@ def _mb(size: int) -> str:
 
 def _needs_git(project: Project, unit: BuildUnit) -> bool:
     """Does the build read ``.git`` (git commands other than clone, or VCS-derived versions)?"""
-    from dockaudit.installs import run_commands
-
     for stage in built_stages(unit.targets):
         for inst in stage.instructions:
             if inst.keyword != "RUN":
                 continue
-            for command, _span in run_commands(inst):
+            for command, _span in commands_of(inst):
                 if command.name == "git" and command.args[:1] not in (["clone"], ["config"]):
                     return True
             if "setuptools_scm" in inst.line or "SETUPTOOLS_SCM" in inst.line:
@@ -550,6 +623,14 @@ def _mentions(unit: BuildUnit, name: str) -> bool:
         if pattern.search(text):
             return True
     return False
+
+
+def _holds_logs(view: ContextView, folder: str) -> bool:
+    """Does a ``logs`` folder hold log output (not only placeholders, not source code)?"""
+    files = view.files_under(folder)
+    if any(f.lower().endswith(_CODE_SUFFIXES) for f in files):
+        return False
+    return any(view.files[f] > 0 and posixpath.basename(f).lower() not in _PLACEHOLDER_FILES for f in files)
 
 
 def _anywhere(path: str, name: str) -> str:
@@ -590,7 +671,7 @@ def context_contents(project: Project, unit: BuildUnit) -> list[ContentClass]:
     log_dirs: set[str] = set()
     for path in sorted(view.dirs):
         name = posixpath.basename(path)
-        if name.lower() in ("logs", "log") and view.files_under(path) and not _mentions(unit, name):
+        if name.lower() in ("logs", "log") and _holds_logs(view, path) and not _mentions(unit, name):
             log_dirs.add(path)
             add("logs", "logs", path + "/", _anywhere(path, name), view.size_under(path))
     for path, size in sorted(view.files.items()):
@@ -613,6 +694,8 @@ def context_contents(project: Project, unit: BuildUnit) -> list[ContentClass]:
     for key in sorted(weights):
         if key.startswith(".") or _mentions(unit, key):
             continue
+        if key.lower() not in _MODEL_DIR_NAMES and weights[key] < _WEIGHTS_MIN_BYTES:
+            continue  # a few small files: test fixtures, not a model store
         folder = key in by_top
         add("models", "model weights", key + "/" if folder else key, key, by_top.get(key, weights[key]))
     for top, size in sorted(by_top.items()):
@@ -836,6 +919,7 @@ def copy_source_missing(project: Project) -> Iterator[Finding]:
     """
     for unit in build_units(project):
         view = context_view(project, unit.context)
+        missing: dict[str, list[CopySource]] = {}
         for source in copy_sources(unit):
             if source.path == ".":
                 continue
@@ -849,42 +933,47 @@ def copy_source_missing(project: Project) -> Iterator[Finding]:
                 if not fixed:
                     continue  # `*.txt`: BuildKit accepts a wildcard that matches nothing
                 check = "/".join(fixed)
-            present = view.exists(check)
-            if present is not False:
-                continue
-            reason = _generated(project, view, check)
-            what = (f"the folder `{check}` before the wildcard in `{source.raw}`" if source.wildcard
-                    else f"`{source.raw}`")
-            guess = ""
-            if unit.standalone and unit.context != (posixpath.dirname(unit.dockerfile_path) or "."):
-                guess = (f"; no compose service builds {unit.dockerfile_path}, so dockaudit assumes it is "
-                         "built from there")
-            where = f"the build context ({unit.context_label}{guess})"
-            similar = _similar_path(view, check)
-            siblings = {c.path for c in copy_sources(unit) if c.instruction is source.instruction}
-            if similar in siblings:
-                similar = None
-            hint = f"; did you mean `{similar}`?" if similar else ""
-            if reason:
-                yield Finding(
-                    span=source.span,
-                    message=(f"{what} is not in {where}: {reason}. Make sure it "
-                             f"exists before `docker build` runs, or {source.instruction.keyword} fails with "
-                             "\"not found\""),
-                    related=unit.context_related(),
-                    fix="produce it in an earlier stage and COPY --from that stage, or build it before the "
-                        "image",
-                    severity=Severity.NOTE,
-                )
-                continue
-            yield Finding(
-                span=source.span,
-                message=(f"{what} does not exist in {where}, so "
-                         f"{source.instruction.keyword} fails with \"not found\"{hint}"),
-                related=unit.context_related(),
-                fix="fix the path (it is relative to the build context, not to the Dockerfile), or add the "
-                    "file",
-            )
+            if view.exists(check) is False:
+                missing.setdefault(check, []).append(source)
+        for check, sources in missing.items():
+            yield _missing_finding(project, unit, view, check, sources)
+
+
+def _missing_finding(project: Project, unit: BuildUnit, view: ContextView, check: str,
+                     sources: list[CopySource]) -> Finding:
+    source = sources[0]
+    reason = _generated(project, view, check)
+    what = (f"the folder `{check}` before the wildcard in `{source.raw}`" if source.wildcard
+            else f"`{source.raw}`")
+    guess = ""
+    if unit.standalone and unit.context != (posixpath.dirname(unit.dockerfile_path) or "."):
+        guess = (f"; no compose service builds {unit.dockerfile_path}, so dockaudit assumes it is "
+                 "built from there")
+    where = f"the build context ({unit.context_label}{guess})"
+    others = sorted({s.instruction.span.line for s in sources[1:]} - {source.instruction.span.line})
+    also = f" (also on line{'s' if len(others) > 1 else ''} {', '.join(map(str, others))})" if others else ""
+    related = tuple(Related(s.span, "the same path") for s in sources[1:4]) + unit.context_related()
+    keyword = source.instruction.keyword
+    if reason:
+        return Finding(
+            span=source.span,
+            message=(f"{what} is not in {where}: {reason}. Make sure it exists before `docker build` "
+                     f"runs, or {keyword} fails with \"not found\"{also}"),
+            related=related,
+            fix="produce it in an earlier stage and COPY --from that stage, or build it before the image",
+            severity=Severity.NOTE,
+        )
+    similar = _similar_path(view, check)
+    siblings = {c.path for c in copy_sources(unit) if c.instruction is source.instruction}
+    hint = f"; did you mean `{similar}`?" if similar and similar not in siblings else ""
+    guessed = unit.standalone and posixpath.dirname(unit.dockerfile_path) not in ("", ".")
+    return Finding(
+        span=source.span,
+        message=f"{what} does not exist in {where}, so {keyword} fails with \"not found\"{hint}{also}",
+        related=related,
+        fix="fix the path (it is relative to the build context, not to the Dockerfile), or add the file",
+        severity=Severity.WARNING if guessed else None,
+    )
 
 
 def _similar_path(view: ContextView, path: str) -> str | None:
@@ -933,15 +1022,14 @@ def dockerignore_unused(project: Project) -> Iterator[Finding]:
                     "delete it",
             )
             continue
-        if not compose_contexts or folder in compose_contexts or folder in dockerfile_dirs:
+        if folder in compose_contexts or folder in dockerfile_dirs or any(u.context == folder for u in units):
             continue
-        if any(u.context == folder for u in units):
-            continue
-        elsewhere = sorted(compose_contexts)
-        related = []
-        for unit in units:
-            if not unit.standalone:
-                related.extend(unit.context_related()[:1])
+        builders = [u for u in units if not u.standalone
+                    and any((posixpath.dirname(s.file) or ".") == folder for _c, s in u.services)]
+        if not builders:
+            continue  # the ignore file is not next to a compose file that builds elsewhere
+        elsewhere = sorted({u.context for u in builders})
+        related = [r for u in builders for r in u.context_related()[:1]]
         yield Finding(
             span=Span(path, 1),
             message=(f"{path} is not read by any build: compose builds from "

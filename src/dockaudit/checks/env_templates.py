@@ -83,7 +83,10 @@ def _documented(project: Project, relpath: str, cache: dict[str, _Documented]) -
     exists = relpath in project.tree.files
     templates = template_for(project, relpath)
     keys: set[str] = set()
-    for path in ([relpath] if exists else []) + templates:
+    # a local, git-ignored `.env` beside its template documents nothing for the next person: judge
+    # by the template, so that a developer's machine and CI agree
+    local_only = exists and bool(templates) and is_gitignored(project, relpath)
+    for path in ([relpath] if exists and not local_only else []) + templates:
         found = _keys(project, path)
         if found is not None:
             keys |= set(found)
@@ -487,6 +490,8 @@ def env_file_missing(project: Project) -> Iterator[Finding]:
                     continue
                 if _TEMPLATE_NAME.search(posixpath.basename(ref.span.path)):
                     continue  # docker-compose.override.example.yml: copied and adapted, not run
+                if posixpath.basename(ref.path) == "stack.env":
+                    continue  # Portainer writes stack.env from the variables entered in its UI
                 if project.tree.exists(ref.path) or template_for(project, ref.path):
                     continue
                 if _excluded(project, ref.path):

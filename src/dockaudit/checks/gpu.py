@@ -1009,6 +1009,7 @@ def _install_extras(install: Install, scope: dict[str, str | None], escape: str)
     return out
 
 
+_PYTHON_INSTALLERS = re.compile(r"pip|uv|poetry")
 _PYTORCH_IMAGE_TAG = re.compile(
     r"^(\d+\.\d+(?:\.\d+)?)-cuda(\d+)\.(\d+)(?:\.\d+)?-cudnn\d*-(?:runtime|devel)$"
 )
@@ -1055,12 +1056,15 @@ def _torch_uses(project: Project) -> list[_TorchUse]:
                             image_variant=variant,
                         )
                     )
-            installs = stage_installs(stage)
+            runs = [inst for inst in stage.instructions if inst.keyword == "RUN"]
+            if not any(_PYTHON_INSTALLERS.search(inst.raw) for inst in runs):
+                continue  # no pip, uv or poetry here: skip the shell parsing
+            installs = [i for i in stage_installs(stage) if i.is_install]
             if not installs:
                 continue
             layout = _Layout(stage)
             for install in installs:
-                if not install.is_install:
+                if install.manager not in ("pip", "uv-pip", "uv-sync", "poetry"):
                     continue
                 inst = install.instruction
                 scope = stage.env_at(inst)
@@ -1321,6 +1325,11 @@ def _use_related(use: _TorchUse, fleet_related: tuple[Related, ...]) -> tuple[Re
 # DA601-DA605: nvidia/cuda images
 
 
+def _newest_listed() -> tuple[int, ...]:
+    """The newest CUDA version in NVIDIA's tag lists as dockaudit has them (a snapshot)."""
+    return max(_rel(row["version"]) for row in load_table("cuda_tags").get("release", ()))
+
+
 @rule("DA601")
 def cuda_tag_unknown(project: Project) -> Iterator[Finding]:
     """An ``nvidia/cuda`` image tag that NVIDIA never published.
@@ -1333,9 +1342,11 @@ def cuda_tag_unknown(project: Project) -> Iterator[Finding]:
     for image in _cuda_images(project):
         if kn.cuda_tag_exists(image.tag):
             continue
+        info = kn.cuda_tag_info(image.tag)
+        if info is not None and info.version.count(".") == 2 and _rel(info.version) >= _newest_listed():
+            continue  # NVIDIA may have published it after the tag list was taken
         name = kn.parse_image(image.ref).name
         nearest = kn.nearest_cuda_tags(image.tag, 3)
-        info = kn.cuda_tag_info(image.tag)
         why = ""
         if image.tag == "latest":
             why = " NVIDIA removed the `latest` tag: name the CUDA version, flavour and OS."
@@ -2247,6 +2258,8 @@ def _image_gpu_signals(project: Project, link) -> list[Related]:
         for use in _torch_uses(project):
             if use.dockerfile != link.dockerfile_path or use.stage is None or use.stage.index not in members:
                 continue
+            if not (use.local or use.index_variant or use.image_variant):
+                continue  # PyPI's default build is a CUDA build, but CPU-only services install it too
             resolved = _resolve(use)
             if resolved is None:
                 continue
@@ -2324,8 +2337,8 @@ def gpu_not_reserved(project: Project) -> Iterator[Finding]:
             "fails. Add `deploy.resources.reservations.devices: [{driver: nvidia, count: 1, "
             "capabilities: [gpu]}]` (or `gpus: all`).",
             related=related,
-            fix="deploy:\n  resources:\n    reservations:\n      devices:\n        - driver: nvidia\n"
-            "          count: 1\n          capabilities: [gpu]",
+            fix="deploy: {resources: {reservations: {devices: "
+            "[{driver: nvidia, count: 1, capabilities: [gpu]}]}}}",
         )
 
 

@@ -224,6 +224,10 @@ def _copy_words(inst: Instruction) -> list[str]:
     return [w for w in words if not w.startswith("<<")]
 
 
+_CONTEXT_MARKERS = ("pyproject.toml", "requirements.txt", "package.json", "setup.py", "go.mod", "Cargo.toml",
+                    "Gemfile", "pom.xml")
+
+
 def _context_candidates(path: str) -> list[str]:
     folder = posixpath.dirname(path) or "."
     out = [folder]
@@ -277,6 +281,13 @@ def contexts(project: Project, path: str, document: Dockerfile) -> list[Context]
                     score += 1
             if score > best_score:
                 best, best_score = candidate, score
+        if best_score == 0:
+            # only `COPY . .`: the folder nearest the Dockerfile that holds the project's manifests
+            for candidate in _context_candidates(path):
+                prefix = "" if candidate in (".", "") else candidate + "/"
+                if any(prefix + name in project.tree.files for name in _CONTEXT_MARKERS):
+                    best = candidate
+                    break
         found.append(Context(best, False))
     for context in found:
         context.ignore = dockerignore_for(project, context.path, path)
@@ -333,9 +344,10 @@ class StageFiles:
         """Is a root-relative file present and sent with the context?"""
         return self._in_context(relpath)
 
-    def lookup(self, image_file: str, before: Instruction) -> Lookup:
-        """Is ``image_file`` in the image when ``before`` runs (bind mounts of ``before`` count)?"""
-        order = state_of(self.stage, before).order
+    def lookup(self, image_file: str, before: Instruction | None) -> Lookup:
+        """Is ``image_file`` in the image when ``before`` runs (bind mounts of ``before`` count;
+        None: at the end of the stage)?"""
+        order = state_of(self.stage, before).order if before is not None else 1 << 30
         image_file = norm(image_file)
         yes: Lookup | None = None
         unknown: Lookup | None = None
@@ -620,7 +632,9 @@ def deps_installed_after_code(project: Project) -> Iterator[Finding]:
     downloads and installs everything again. The manifests should be copied (or bind-mounted)
     first, the dependencies installed, and the code copied after. Quiet when the same ecosystem's
     dependencies were already installed before the copy (the two-step ``uv sync
-    --no-install-project`` / ``poetry install --no-root`` pattern, or a deps stage).
+    --no-install-project`` / ``poetry install --no-root`` pattern, a deps stage the stage is
+    built from, or an environment copied in from a stage that installed them), and when none of
+    the manifests the install reads is in the build context.
     """
     for path, document in _dockerfiles(project):
         context = _primary_context(project, path, document)
@@ -634,21 +648,46 @@ def deps_installed_after_code(project: Project) -> Iterator[Finding]:
                 found = manifest_install(stage, install)
                 if found is not None:
                     manifest_installs.append((state_of(stage, install.instruction).order, found))
-            for copy in copies:
-                reported: set[str] = set()
-                for order, found in manifest_installs:
-                    if order <= copy.order or found.ecosystem in reported:
-                        continue
-                    if found.install.instruction not in stage.instructions:
-                        continue
-                    earlier = [f for o, f in manifest_installs if o < copy.order and f.ecosystem == found.ecosystem]
-                    if earlier:
-                        continue
-                    reported.add(found.ecosystem)
-                    yield _deps_after_code_finding(project, files, copy, found)
+            reported: set[tuple[int, str]] = set()
+            for order, found in manifest_installs:
+                if found.install.instruction not in stage.instructions:
+                    continue
+                copy = next((c for c in copies if c.order < order), None)
+                if copy is None or (copy.order, found.ecosystem) in reported:
+                    continue
+                if any(o < copy.order and f.ecosystem == found.ecosystem for o, f in manifest_installs):
+                    continue
+                if _deps_copied_in(project, context, stage, copy.order, found.ecosystem):
+                    continue
+                finding = _deps_after_code_finding(project, files, copy, found)
+                if finding is not None:
+                    reported.add((copy.order, found.ecosystem))
+                    yield finding
 
 
-def _deps_after_code_finding(project: Project, files: StageFiles, copy: Placed, found: ManifestInstall) -> Finding:
+def _deps_copied_in(project: Project, context: Context, stage: Stage, before: int, ecosystem: str) -> bool:
+    """Does a ``COPY --from=<stage>`` before ``before`` bring an environment in which that stage
+    installed dependencies of ``ecosystem`` (a venv, node_modules)?"""
+    document = stage.dockerfile
+    if document is None:
+        return False
+    for member in lineage(stage):
+        for inst in member.instructions:
+            if inst.keyword not in ("COPY", "ADD") or state_of(stage, inst).order >= before:
+                continue
+            ref = inst.flag("from")
+            source = document.stage(ref) if ref and "$" not in ref else None
+            if source is None or source is stage:
+                continue
+            for install in stage_installs(source, inherited=True):
+                found = manifest_install(source, install)
+                if found is not None and found.ecosystem == ecosystem:
+                    return True
+    return False
+
+
+def _deps_after_code_finding(project: Project, files: StageFiles, copy: Placed,
+                             found: ManifestInstall) -> Finding | None:
     install = found.install
     context = files.context
     # the manifests as context files: through the code copy, else beside the context root
@@ -668,10 +707,9 @@ def _deps_after_code_finding(project: Project, files: StageFiles, copy: Placed, 
             if files.exists(candidate):
                 names.append(candidate)
                 break
+    if not names:
+        return None  # the manifests are not in the context: generated, or a conditional install
     shown = [context.rel(n) for n in names]
-    if not shown:
-        shown = (["pyproject.toml", "the lock file"] if found.ecosystem == "python"
-                 else ["package.json", "the lock file"])
     what = "the whole build context" if copy.context_path == (context.path or ".") else f"`{copy.source}`"
     listing = " and ".join(f"`{n}`" for n in shown)
     first = f"COPY {' '.join(shown)} {found.cwd.rstrip('/') + '/' if found.cwd != '/' else '/'}"
@@ -891,8 +929,10 @@ def _node_lock_finding(stage: Stage, files: StageFiles, found: ManifestInstall) 
         lock = _sibling(folder, "yarn.lock")
         if not files.exists(lock) or ci:
             return None
-        if install.has_option("--frozen-lockfile", "--immutable", "--pure-lockfile"):
+        if install.has_option("--frozen-lockfile", "--immutable", "--pure-lockfile", "--offline"):
             return None
+        if "workspaces-focus" in install.options:
+            return None  # `yarn workspaces focus` installs a subset of what the lock holds
         return Finding(
             span=install.span,
             message=(f"`{_cmd_label(install)}` without `--frozen-lockfile` (Yarn 1) or `--immutable` (Yarn 2+): "
@@ -904,7 +944,7 @@ def _node_lock_finding(stage: Stage, files: StageFiles, found: ManifestInstall) 
         lock = _sibling(folder, "pnpm-lock.yaml")
         if not files.exists(lock) or ci:
             return None
-        if install.has_option("--frozen-lockfile"):
+        if install.has_option("--frozen-lockfile", "--offline"):
             return None
         return Finding(
             span=install.span,
@@ -1623,16 +1663,7 @@ def _serves(stage: Stage, words: list[str], links: list[ServiceBuild]) -> bool:
         return True
     if any(link.service.ports or link.service.expose for link in links):
         return True
-    if words:
-        program = posixpath.basename(words[0])
-        if program in _SERVERS:
-            return True
-        if program in ("npm", "yarn", "pnpm") and any(w in ("start", "serve", "preview") for w in words[1:3]):
-            return True
-        if re.match(r"^python[\d.]*$", program) and "-m" in words:
-            index = words.index("-m")
-            return index + 1 < len(words) and words[index + 1] in _SERVERS
-    return False
+    return _serves_command(words)
 
 
 #: base images known to start as a non-root user (tag patterns)
@@ -1651,10 +1682,8 @@ def _base_runs_as_root(stage: Stage) -> bool | None:
     from dockaudit.knowledge import base_image_provides, parse_image
 
     image = stage.external_image
-    if image is None:
-        return True  # scratch: uid 0 unless USER says otherwise
-    if "$" in image:
-        return None
+    if image is None or "$" in image:
+        return None  # scratch (static binaries, export images) or unresolved
     if any(p.match(image) for p in _NONROOT_BASES):
         return False
     ref = parse_image(image)
@@ -1671,24 +1700,37 @@ def _base_runs_as_root(stage: Stage) -> bool | None:
     return True
 
 
+#: daemons that start as root and switch to their own user (config ``user``/``uid``), or
+#: supervisors whose services do
+_SELF_DROPPING = frozenset({"nginx", "httpd", "apache2", "apache2-foreground", "apache2ctl", "php-fpm", "uwsgi",
+                            "postfix", "dovecot", "unbound", "rspamd", "sshd", "cron", "crond", "supervisord",
+                            "s6-svscan", "init", "runsvdir", "haproxy", "squid", "named", "clamd", "freshclam",
+                            "postgres", "mysqld", "mariadbd", "memcached", "sogod", "caddy", "openresty", "lighttpd",
+                            "systemd", "tini-init"})
+#: programs that are not entrypoint scripts (an interpreter or a server runs the command itself)
+_PROGRAMS = _SERVERS | _ONE_SHOT | frozenset({"python", "python3", "node", "npm", "npx", "yarn", "pnpm", "bun", "deno",
+                                             "java", "dumb-init", "tini", "uv", "uvx", "poetry", "celery", "rq",
+                                             "dramatiq", "huey", "arq", "dotnet", "ruby", "bundle", "rails", "php"})
+
+
 def _drops_privileges(project: Project, stage: Stage, context: Context, words: list[str]) -> bool | None:
-    """True when the start command or entrypoint script switches user; None when it runs a script
-    dockaudit cannot read."""
-    if any(posixpath.basename(w) in _PRIVILEGE_DROPPERS for w in words[:3]):
+    """True when the start command switches user (gosu, a daemon that drops root itself, an
+    entrypoint script that does either); None when it runs a script dockaudit cannot read."""
+    names = [posixpath.basename(w) for w in words[:3]]
+    if any(n in _PRIVILEGE_DROPPERS or n in _SELF_DROPPING for n in names):
         return True
     for install in stage_installs(stage, inherited=True):
         if any(re.split(r"[=<>~]", p, maxsplit=1)[0] in ("gosu", "su-exec") for p in install.packages):
             return True
     entry, _cmd = _stage_start(stage)
-    script_words = [w for w in (entry[:2] + words[:2]) if w.endswith(".sh") or "entrypoint" in w.lower()
-                    or w.startswith(("./", "/usr/local/bin/", "/docker-"))]
-    if not script_words:
+    candidates = [w for w in (entry[:2] + words[:2]) if w and not w.startswith("-")]
+    scripts = [w for w in candidates if w.endswith(".sh") or "/" in w and posixpath.basename(w) not in _PROGRAMS
+               and not re.match(r"^python[\d.]*$", posixpath.basename(w))]
+    if not scripts:
         return False
-    script = script_words[0]
+    script = scripts[0]
     files = stage_files(project, stage, context)
-    last = stage.instructions[-1] if stage.instructions else stage.from_instruction
-    workdir = stage.workdir
-    look = files.lookup(norm(posixpath.join(workdir, script)), last) if stage.instructions else Lookup("no")
+    look = files.lookup(norm(posixpath.join(stage.workdir, script)), None)
     if look.status != "yes" or not look.context_file:
         return None
     source = project.source(look.context_file)
@@ -1697,9 +1739,11 @@ def _drops_privileges(project: Project, stage: Stage, context: Context, words: l
     from dockaudit.shell import split_commands
 
     for command in split_commands(source.text):
-        if command.name in _PRIVILEGE_DROPPERS or (command.words[:1] and command.words[0] in ("exec",)
-                                                  and any(posixpath.basename(w) in _PRIVILEGE_DROPPERS
-                                                          for w in command.words[1:3])):
+        name = command.name
+        if name in _PRIVILEGE_DROPPERS or name in _SELF_DROPPING:
+            return True
+        if name == "exec" and any(posixpath.basename(w) in _PRIVILEGE_DROPPERS | _SELF_DROPPING
+                                  for w in command.words[1:3]):
             return True
     return False
 
@@ -1719,10 +1763,23 @@ def runs_as_root(project: Project) -> Iterator[Finding]:
         context = _primary_context(project, path, document)
         all_links = links_for(project, path)
         for stage in run_stages(project, path, document):
+            if _dev_image(path, stage):
+                continue
             links = [link for link in all_links if link.stage is stage]
             finding = _root_finding(project, context, stage, links)
             if finding is not None:
                 yield finding
+
+
+#: stage names of development or test images (dev containers, test runners)
+_DEV_TARGET = re.compile(r"(?:^|[-_.])(?:dev|devel|develop|development|debug|test|tests|testing|ci)(?:$|[-_.])")
+
+
+def _dev_image(path: str, stage: Stage) -> bool:
+    """A development container or a test image rather than a deployment."""
+    if ".devcontainer" in path.split("/"):
+        return True
+    return bool(stage.name and _DEV_TARGET.search(stage.name.lower()))
 
 
 def _root_finding(project: Project, context: Context, stage: Stage, links: list[ServiceBuild]) -> Finding | None:
@@ -1734,10 +1791,10 @@ def _root_finding(project: Project, context: Context, stage: Stage, links: list[
     without_user = [link for link in links if not link.service.user]
     candidates = without_user or [None]
     words = _effective_words(stage, candidates[0])
-    if words and all(is_one_shot(_effective_words(stage, link)) for link in candidates):
+    if not words or all(is_one_shot(_effective_words(stage, link)) for link in candidates):
         return None
-    if not words and not _serves(stage, words, without_user):
-        return None
+    if not without_user and not _serves(stage, words, []):
+        return None  # a standalone image that serves nothing: a tool, not a service
     base_root = _base_runs_as_root(stage)
     if user is None and base_root is not True:
         return None
@@ -1778,41 +1835,82 @@ def no_healthcheck(project: Project) -> Iterator[Finding]:
     Without a health check Docker reports a container "running" even when the server inside is
     stuck, still loading a model or crashed its worker; ``depends_on: condition: service_healthy``
     cannot be used and a reverse proxy sends traffic too early. Only images that serve (EXPOSE,
-    published ports, a web server command) are checked; one-shot tools and jobs are skipped, and
+    published ports, a web server command) and are built on a base image dockaudit knows (so no
+    inherited HEALTHCHECK is possible) are checked; one-shot tools and jobs are skipped, and
     ``HEALTHCHECK NONE`` is a deliberate choice.
     """
     for path, document in _dockerfiles(project):
         all_links = links_for(project, path)
         for stage in run_stages(project, path, document):
-            links = [link for link in all_links if link.stage is stage]
+            if _dev_image(path, stage):
+                continue
             if any(i.keyword == "HEALTHCHECK" for member in lineage(stage) for i in member.instructions):
                 continue
-            without = [link for link in links if not link.service.healthcheck]
-            if links and not without:
+            if not _known_base(stage):
                 continue
-            candidates = without or [None]
-            words = _effective_words(stage, candidates[0])
-            if words and all(is_one_shot(_effective_words(stage, link)) for link in candidates):
+            links = [link for link in all_links if link.stage is stage]
+            if links:
+                for link in links:
+                    if link.service.healthcheck:
+                        continue
+                    words = _effective_words(stage, link)
+                    if not words or is_one_shot(words) or not _service_serves(stage, link, words):
+                        continue
+                    yield Finding(
+                        span=link.service.span,
+                        message=(f"compose service `{link.service.name}` has no `healthcheck:` and its image "
+                                 f"({stage.label} of {path}) has no HEALTHCHECK: Docker cannot tell a hung or "
+                                 "still-starting server from a healthy one"),
+                        related=(Related(stage.from_instruction.span, "the stage the service runs"),),
+                        fix="Add a `healthcheck:` to the service (or `HEALTHCHECK` to the stage) that calls the "
+                            "health endpoint, e.g. `test: [\"CMD\", \"python\", \"-c\", \"import urllib.request; "
+                            "urllib.request.urlopen('http://127.0.0.1:8000/health')\"]`.",
+                    )
                 continue
-            if not _serves(stage, words, without):
+            words = _effective_words(stage, None)
+            if not words or is_one_shot(words) or not _serves(stage, words, []):
                 continue
-            if without:
-                link = without[0]
-                yield Finding(
-                    span=link.service.span,
-                    message=(f"compose service `{link.service.name}` has no `healthcheck:` and its image "
-                             f"({stage.label} of {path}) has no HEALTHCHECK: Docker cannot tell a hung or "
-                             "still-starting server from a healthy one"),
-                    related=(Related(stage.from_instruction.span, "the stage the service runs"),),
-                    fix="Add a `healthcheck:` to the service (or `HEALTHCHECK` to the stage) that calls the health "
-                        "endpoint, e.g. `test: [\"CMD\", \"python\", \"-c\", \"import urllib.request; "
-                        "urllib.request.urlopen('http://127.0.0.1:8000/health')\"]`.",
-                )
-            else:
-                yield Finding(
-                    span=stage.from_instruction.span,
-                    message=(f"{stage.label} serves (it EXPOSEs a port or starts a server) but has no HEALTHCHECK: "
-                             "Docker cannot tell a hung or still-starting server from a healthy one"),
-                    fix="Add `HEALTHCHECK --interval=30s --timeout=5s CMD <a request to the health endpoint>` "
-                        "(curl only if the image has it; a python or node one-liner otherwise).",
-                )
+            yield Finding(
+                span=stage.from_instruction.span,
+                message=(f"{stage.label} serves (it EXPOSEs a port or starts a server) but has no "
+                         "HEALTHCHECK: Docker cannot tell a hung or still-starting server from a healthy one"),
+                fix="Add `HEALTHCHECK --interval=30s --timeout=5s CMD <a request to the health endpoint>` "
+                    "(curl only if the image has it; a python or node one-liner otherwise).",
+            )
+
+
+def _known_base(stage: Stage) -> bool:
+    """Is the stage built on an image whose settings dockaudit knows (scratch, or in the table)?"""
+    from dockaudit.knowledge import base_image_provides
+
+    image = stage.external_image
+    if image is None:
+        return True
+    if "$" in image or "%" in image:
+        return False
+    return base_image_provides(image) is not None
+
+
+def _service_serves(stage: Stage, link: ServiceBuild, words: list[str]) -> bool:
+    """Does this compose service run a server (its own ports, or the image's when it keeps the
+    image's command)?"""
+    service = link.service
+    if service.ports or service.expose:
+        return True
+    if service.command is not None or service.entrypoint is not None:
+        return _serves_command(words)
+    return _serves(stage, words, [])
+
+
+def _serves_command(words: list[str]) -> bool:
+    if not words:
+        return False
+    program = posixpath.basename(words[0])
+    if program in _SERVERS:
+        return True
+    if program in ("npm", "yarn", "pnpm") and any(w in ("start", "serve", "preview") for w in words[1:3]):
+        return True
+    if re.match(r"^python[\d.]*$", program) and "-m" in words:
+        index = words.index("-m")
+        return index + 1 < len(words) and words[index + 1] in _SERVERS
+    return False

@@ -179,8 +179,58 @@ def _option(words: list[str], *names: str) -> tuple[bool, str | None]:
     return False, None
 
 
-def _script_file(project: Project, unit: BuildUnit, path: str) -> str | None:
+def image_file_source(project: Project, unit: BuildUnit, stage: Stage, inst: Instruction,
+                      path: str) -> str | None:
+    """The context file (root-relative) that a path used by ``inst`` comes from, following the
+    ``COPY`` instructions before it and the ``WORKDIR`` it runs in; None if unknown."""
+    from dockaudit.checks.context import copy_sources
+
+    if "$" in path:
+        return None
+    view = context_view(project, unit.context)
+    by_inst: dict[int, list] = {}
+    for source in copy_sources(unit):
+        by_inst.setdefault(id(source.instruction), []).append(source)
+    placements: list[tuple[str, str, bool]] = []  # (context path, destination, destination is a folder)
+    target = None
+    for member, current, workdir, _user in _walk(stage):
+        if current is inst:
+            target = posixpath.normpath(posixpath.join(workdir, path))
+            break
+        sources = by_inst.get(id(current))
+        if current.keyword not in ("COPY", "ADD") or not sources:
+            continue
+        args = current.json_args if current.json_args is not None else current.args
+        raw_dest = args[-1] if args else ""
+        dest = expand(raw_dest, member.env_at(current), current.escape) if "$" in raw_dest else raw_dest
+        if not dest:
+            continue
+        dest_dir = dest.endswith("/") or len(sources) > 1
+        dest = posixpath.normpath(posixpath.join(workdir, dest))
+        placements.extend((s.path, dest, dest_dir) for s in sources if not s.wildcard)
+    if target is None:
+        return None
+    for src, dest, dest_dir in reversed(placements):  # a later COPY wins
+        if src == "." or view.is_dir(src):
+            if target == dest or target.startswith(dest.rstrip("/") + "/"):
+                rel = posixpath.relpath(target, dest)
+                candidate = rel if src == "." else posixpath.normpath(posixpath.join(src, rel))
+                if candidate in view.files:
+                    return view.root_path(candidate)
+        else:
+            placed = posixpath.join(dest, posixpath.basename(src)) if dest_dir else dest
+            if placed == target and src in view.files:
+                return view.root_path(src)
+    return None
+
+
+def _script_file(project: Project, unit: BuildUnit, path: str,
+                 where: tuple[Stage, Instruction] | None = None) -> str | None:
     """The context file a script path in a RUN most likely is (root-relative), or None."""
+    if where is not None:
+        found = image_file_source(project, unit, where[0], where[1], path)
+        if found is not None:
+            return found
     view = context_view(project, unit.context)
     clean = posixpath.normpath(path).lstrip("/")
     if clean in view.files:
@@ -196,7 +246,8 @@ def _script_file(project: Project, unit: BuildUnit, path: str) -> str | None:
     return None
 
 
-def _command_downloads(project: Project, unit: BuildUnit, command: Command) -> list[_Call]:
+def _command_downloads(project: Project, unit: BuildUnit, command: Command,
+                       where: tuple[Stage, Instruction] | None = None) -> list[_Call]:
     words = command.words
     if not words:
         return []
@@ -225,11 +276,11 @@ def _command_downloads(project: Project, unit: BuildUnit, command: Command) -> l
             index += 2 if option in _UV_RUN_VALUE_OPTIONS else 1
         rest = args[index:]
         if rest:
-            return _command_downloads(project, unit, _rewrap(command, rest))
+            return _command_downloads(project, unit, _rewrap(command, rest), where)
         return []
     if not _PYTHON.match(name):
         if name.endswith(".py"):
-            return _script_downloads(project, unit, words[0], args)
+            return _script_downloads(project, unit, words[0], args, where)
         return []
     index = 0
     while index < len(args) and args[index].startswith("-") and args[index] not in ("-c", "-m"):
@@ -243,8 +294,8 @@ def _command_downloads(project: Project, unit: BuildUnit, command: Command) -> l
         return found
     if args[index] == "-m" and index + 1 < len(args):
         module = args[index + 1]
-        return _script_downloads(project, unit, module.replace(".", "/") + ".py", args[index + 2:])
-    return _script_downloads(project, unit, args[index], args[index + 1:])
+        return _script_downloads(project, unit, module.replace(".", "/") + ".py", args[index + 2:], where)
+    return _script_downloads(project, unit, args[index], args[index + 1:], where)
 
 
 def _rewrap(command: Command, words: list[str]) -> Command:
@@ -259,12 +310,13 @@ def _text_downloads(code: str) -> list[_Call]:
     return []
 
 
-def _script_downloads(project: Project, unit: BuildUnit, script: str, args: list[str]) -> list[_Call]:
+def _script_downloads(project: Project, unit: BuildUnit, script: str, args: list[str],
+                      where: tuple[Stage, Instruction] | None = None) -> list[_Call]:
     if "$" in script:
         return []
     named = bool(_DOWNLOAD_SCRIPT.search(posixpath.basename(script)))
     output = any(a.split("=", 1)[0] in _OUTPUT_OPTIONS for a in args)
-    path = _script_file(project, unit, script)
+    path = _script_file(project, unit, script, where)
     if path is not None:
         source = project.source(path)
         calls = _python_downloads(source.text) if source is not None else None
@@ -299,7 +351,7 @@ def _walk(stage: Stage) -> Iterator[tuple[Stage, Instruction, str, str | None]]:
 def stage_downloads(project: Project, unit: BuildUnit,
                     stage: Stage) -> list[tuple[Download, str, str | None]]:
     """Model downloads in the lineage of ``stage`` with the WORKDIR and USER of their RUN."""
-    from dockaudit.installs import run_commands
+    from dockaudit.checks.context import commands_of
 
     cache = getattr(project, "_dockaudit_downloads", None)
     if cache is None:
@@ -313,14 +365,14 @@ def stage_downloads(project: Project, unit: BuildUnit,
         if inst.keyword != "RUN":
             continue
         exported: dict[str, str] = {}
-        for command, span in run_commands(inst):
+        for command, span in commands_of(inst):
             if command.name == "export":
                 for word in command.args:
                     name, eq, value = word.partition("=")
                     if eq:
                         exported[name] = value
                 continue
-            for call in _command_downloads(project, unit, command):
+            for call in _command_downloads(project, unit, command, (stage, inst)):
                 overrides = {**exported, **command.assignments}
                 dest = call.dest
                 if dest is not None and ("$" in dest or not dest):
@@ -987,11 +1039,11 @@ def secret_in_arg(project: Project) -> Iterator[Finding]:
 
 def _final_lineages(project: Project, dockerfile_path: str) -> set[int]:
     """Indexes of the stages the final images of a Dockerfile are made of."""
+    from dockaudit.checks.context import units_by_dockerfile
+
     out: set[int] = set()
     found = False
-    for unit in build_units(project):
-        if unit.dockerfile_path != dockerfile_path:
-            continue
+    for unit in units_by_dockerfile(project).get(dockerfile_path, ()):
         found = True
         out.update(s.index for s in unit.targets_lineage)
     if not found:

@@ -316,7 +316,7 @@ def nginx_upstream_loopback(project: Project) -> Iterator[Finding]:
                     link = links.get(id(other))
                     if link is None:
                         continue
-                    note = _port_note(service_ports(link), port)
+                    note = _port_note(service_ports(link, project), port)
                     if note is not None:
                         candidates.append((other, note))
             where = f"{target.host}:{port}" if port is not None else target.host
@@ -429,7 +429,7 @@ def nginx_upstream_port_not_exposed(project: Project) -> Iterator[Finding]:
             link = links.get(id(other))
             if link is None:
                 continue
-            ports = service_ports(link)
+            ports = service_ports(link, project)
             port = target.port
             if port in ports.ports or ports.unknown:
                 continue
@@ -656,9 +656,13 @@ def _walks(project: Project) -> Iterator[tuple[str, list[tuple[Directive, tuple[
 
     covered: set[str] = set()
     for nginx in nginx_services(project):
+        if not nginx.configs:
+            continue
         for config in nginx.configs:
             covered.update(config.files)
-            yield config.entry or "", list(config.walk()), True
+        # the conf.d files of one container share one http block: upstreams, resolvers and
+        # headers of one file are seen by the others
+        yield nginx.service.name, _config_walk(nginx), True
     for path, config in sorted(project.nginx_configs.items()):
         if path in covered:
             continue

@@ -272,8 +272,33 @@ def command_ports(words: list[str]) -> tuple[list[int], bool, bool]:
     return defaults, False, unknown
 
 
-def service_ports(link: ServiceBuild) -> ServicePorts:
-    """What the service's container listens on (see :class:`ServicePorts`)."""
+def _port_variable(name: str) -> bool:
+    """``PORT``, ``APP_PORT``, ``UVICORN_PORT``... (ports a program may listen on)."""
+    return name == "PORT" or name.endswith("_PORT")
+
+
+def _env_file_ports(project: Project, service: Service, result: ServicePorts) -> None:
+    from dockaudit.parse.envfile import template_for
+
+    for ref in service.env_files:
+        if ref.path is None:
+            continue
+        paths = [ref.path] if ref.path in project.tree.files else template_for(project, ref.path)
+        for path in paths[:1]:
+            env = project.env_file(path)
+            if env is None:
+                continue
+            for entry in env.entries:
+                if _port_variable(entry.key) and entry.value.isdigit():
+                    result.evidence.append(PortEvidence(int(entry.value), entry.span, "PORT"))
+                    result.strong = result.strong or entry.key == "PORT"
+
+
+def service_ports(link: ServiceBuild, project: Project | None = None) -> ServicePorts:
+    """What the service's container listens on (see :class:`ServicePorts`).
+
+    With ``project``, the service's env files (or their templates) are read for ``PORT`` too.
+    """
     service = link.service
     result = ServicePorts()
     for mapping in service.ports:
@@ -311,16 +336,18 @@ def service_ports(link: ServiceBuild) -> ServicePorts:
                     result.strong = True
                     for port in numbers:
                         result.evidence.append(PortEvidence(port, span, "EXPOSE"))
-        env = stage.env
-        if env.get("PORT", "").isdigit():
-            definition = stage.env_definitions.get("PORT")
-            span = definition.span if definition is not None else stage.from_instruction.span
-            result.evidence.append(PortEvidence(int(env["PORT"]), span, "PORT"))
-            result.strong = True
-    port_env = service.environment.get("PORT")
-    if port_env and port_env.isdigit():
-        result.evidence.append(PortEvidence(int(port_env), service.span_of("environment", "PORT"), "PORT"))
-        result.strong = True
+        for name, value in stage.env.items():
+            if _port_variable(name) and value.isdigit():
+                definition = stage.env_definitions.get(name)
+                span = definition.span if definition is not None else stage.from_instruction.span
+                result.evidence.append(PortEvidence(int(value), span, "PORT"))
+                result.strong = result.strong or name == "PORT"
+    for name, value in service.environment.items():
+        if _port_variable(name) and value and value.isdigit():
+            result.evidence.append(PortEvidence(int(value), service.span_of("environment", name), "PORT"))
+            result.strong = result.strong or name == "PORT"
+    if project is not None:
+        _env_file_ports(project, service, result)
     command = start_command(link)
     if command is not None and command.words:
         ports, explicit, unknown = command_ports(command.words)

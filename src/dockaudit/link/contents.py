@@ -1185,6 +1185,8 @@ class StageContents:
             data = json.loads(source.text)
         except (ValueError, RecursionError):
             return None
+        if not isinstance(data, dict):
+            return None
         names: set[str] = set()
         for section in ("default", "develop"):
             if isinstance(data.get(section), dict):

@@ -1163,7 +1163,7 @@ class _Parser:
             return
         try:
             parsed = json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # arrays nested thousands deep: not an argv either
             if keyword == "SHELL":
                 self.diagnostics.append(_error(inst.value_span(), "SHELL requires a valid JSON array"))
             return
