@@ -102,12 +102,14 @@ def test_da853_compose_target(scan):
 def test_da854_uv_pip_and_requirements_includes(scan):
     files = {
         "Dockerfile": ("FROM python:3.12-slim\nCOPY requirements/ /req/\n"
-                       "RUN pip install -r /req/prod.txt && uv pip install --system git+https://github.com/a/b\n"),
+                       "RUN pip install -r /req/prod.txt && uv pip install --system "
+                       "git+https://github.com/a/b\n"),
         "requirements/prod.txt": "-r base.txt\n",
         "requirements/base.txt": "x @ https://github.com/org/x/archive/master.zip\n",
     }
     found = hits(scan(files, select=("DA854",)), "DA854")
-    assert sorted((f.span.path, f.span.line) for f in found) == [("Dockerfile", 3), ("requirements/base.txt", 1)]
+    expected = [("Dockerfile", 3), ("requirements/base.txt", 1)]
+    assert sorted((f.span.path, f.span.line) for f in found) == expected
 
 
 def test_da855_checkout_in_another_folder_does_not_pin(scan):
@@ -119,7 +121,8 @@ def test_da855_checkout_in_another_folder_does_not_pin(scan):
 
 
 def test_da856_list_form_args(scan):
-    files = {"compose.yaml": "services:\n  a:\n    build:\n      context: .\n      args:\n        - DOCKER_BUILDKIT=1\n",
+    files = {"compose.yaml": ("services:\n  a:\n    build:\n      context: .\n      args:\n"
+                              "        - DOCKER_BUILDKIT=1\n"),
              "Dockerfile": "FROM alpine:3.21\n"}
     (finding,) = hits(scan(files, select=("DA856",)), "DA856")
     assert finding.span.line == 6
@@ -136,7 +139,8 @@ def test_da858_profiles_and_dev_commands(scan):
     (finding,) = hits(scan(files, select=("DA858",)), "DA858")
     assert "production profile" in finding.message
     files["compose.yaml"] = ("services:\n  api:\n    build: .\n    profiles: [prod]\n"
-                             "    command: uvicorn app.main:app --reload\n    volumes:\n      - ./app:/app/app\n")
+                             "    command: uvicorn app.main:app --reload\n    volumes:\n      - "
+                             "./app:/app/app\n")
     assert hits(scan(files, select=("DA858",)), "DA858") == []
 
 
@@ -144,6 +148,7 @@ def test_da858_single_compose_file_is_not_production(scan):
     files = {
         "Dockerfile": "FROM node:22-alpine\nWORKDIR /app\nCOPY . .\n",
         "server.js": "",
-        "compose.yaml": "services:\n  web:\n    build: .\n    restart: always\n    volumes:\n      - .:/app\n",
+        "compose.yaml": ("services:\n  web:\n    build: .\n    restart: always\n    volumes:\n"
+                         "      - .:/app\n"),
     }
     assert hits(scan(files, select=("DA858",)), "DA858") == []

@@ -211,8 +211,9 @@ def test_da833_variables_with_values_are_resolved(scan):
 def test_da833_generated_paths_are_notes_and_repeats_are_grouped(scan):
     files = {
         ".gitignore": "generated/\n",
-        "Dockerfile": ("FROM nginx:1.27-alpine AS a\nCOPY dist/ /usr/share/nginx/html/\nCOPY generated/x.json /x\n"
-                       "FROM a\nCOPY missing.conf /etc/nginx/conf.d/\nCOPY missing.conf /tmp/\n"),
+        "Dockerfile": ("FROM nginx:1.27-alpine AS a\nCOPY dist/ /usr/share/nginx/html/\n"
+                       "COPY generated/x.json /x\nFROM a\nCOPY missing.conf /etc/nginx/conf.d/\n"
+                       "COPY missing.conf /tmp/\n"),
     }
     found = hits(scan(files, select=("DA833",)), "DA833")
     assert [(f.span.line, f.severity.label) for f in found] == [(2, "note"), (3, "note"), (5, "error")]

@@ -375,3 +375,15 @@ def test_da303_portainer_stack_env_is_not_judged(scan):
     files = {"docker-compose.portainer.yml": "services:\n  web:\n    image: example/web:1\n"
                                              "    env_file: stack.env\n"}
     assert not hits(scan(files, select=("DA303",)), "DA303")
+
+
+@pytest.mark.parametrize("script", [
+    ("Makefile", ".env:\n\tprintf 'SECRET=%s\\n' `pwgen 32` >> .env\n"),
+    ("setup.sh", "#!/bin/sh\ncp env.dist ./config/app.env\n"),
+])
+def test_da303_env_file_written_by_a_script_is_not_judged(scan, script):
+    files = {"compose.yaml": "services:\n  web:\n    image: example/web:1\n"
+                             "    env_file: [.env, config/app.env]\n",
+             script[0]: script[1]}
+    found = hits(scan(files, select=("DA303",)), "DA303")
+    assert len(found) == 1

@@ -48,7 +48,8 @@ def test_python_downloads_are_read_not_run():
         "import whisper\nwhisper.load_model('small')\n"
     )
     calls = [(c.kind, c.dest_type, c.dest) for c in _python_downloads(code)]
-    assert calls == [("modelscope", "local", "/models/sv"), ("hub", "cache_dir", "/c"), ("whisper", "cache", None)]
+    assert calls == [("modelscope", "local", "/models/sv"), ("hub", "cache_dir", "/c"),
+                     ("whisper", "cache", None)]
     saved = _python_downloads("m = AutoModel.from_pretrained('x')\nm.save_pretrained('/models/x')\n")
     assert [(c.dest_type, c.dest) for c in saved] == [("local", "/models/x")]
     assert _python_downloads("def broken(:\n") is None
@@ -108,7 +109,8 @@ def test_da840_script_by_name_only_is_a_note_and_output_dir_is_local(scan):
 
 def test_da840_download_only_in_a_build_stage_is_not_judged(scan):
     files = {"Dockerfile": ("FROM python:3.12-slim AS dl\nRUN hf download org/m\n"
-                            "FROM python:3.12-slim\nCOPY --from=dl /root/.cache/huggingface /root/.cache/huggingface\n")}
+                            "FROM python:3.12-slim\nCOPY --from=dl /root/.cache/huggingface "
+                            "/root/.cache/huggingface\n")}
     assert hits(scan(files, select=("DA840",)), "DA840") == []
 
 
@@ -131,8 +133,8 @@ def test_da841_env_file_and_arg(scan):
 
 def test_da842_named_volume_over_models_is_a_note_and_code_volume_too(scan):
     files = {
-        "Dockerfile": ("FROM python:3.12-slim\nWORKDIR /app\nRUN hf download org/m --local-dir /app/models/m\n"
-                       "COPY app/ ./app/\n"),
+        "Dockerfile": ("FROM python:3.12-slim\nWORKDIR /app\n"
+                       "RUN hf download org/m --local-dir /app/models/m\nCOPY app/ ./app/\n"),
         "app/main.py": "",
         "compose.yaml": ("services:\n  s:\n    build: .\n    volumes:\n      - models:/app/models\n"
                          "      - code:/app/app\n      - /app/data\nvolumes:\n  models:\n  code:\n"),

@@ -372,15 +372,17 @@ def test_da412_root_and_exact_locations_are_fine(scan):
 def test_da403_port_from_the_env_file(scan):
     app = "  app:\n    build: .\n    env_file: app.env\n"
     conf = conf_with("proxy_pass http://app:4000;")
-    files = project(PLAIN, conf, app=app, Dockerfile="FROM node:20-alpine\nEXPOSE 3000\nCMD [\"node\", \"server.js\"]\n",
-                    **{"app.env.example": "PORT=4000\n"})
+    dockerfile = "FROM node:20-alpine\nEXPOSE 3000\nCMD [\"node\", \"server.js\"]\n"
+    files = project(PLAIN, conf, app=app, Dockerfile=dockerfile, **{"app.env.example": "PORT=4000\n"})
     assert not hits(scan(files, select=("DA403",)), "DA403")
 
 
 def test_da410_upstream_in_a_sibling_conf_d_file(scan):
     files = {
-        "compose.yaml": "services:\n  web:\n    image: nginx:1.27.3\n    volumes:\n      - ./conf.d:/etc/nginx/conf.d:ro\n",
+        "compose.yaml": "services:\n  web:\n    image: nginx:1.27.3\n    volumes:\n"
+                        "      - ./conf.d:/etc/nginx/conf.d:ro\n",
         "conf.d/a-upstreams.conf": "upstream pool { server api:8000; }\n",
-        "conf.d/b-site.conf": "server {\n    set $target pool;\n    location / { proxy_pass http://$target; }\n}\n",
+        "conf.d/b-site.conf": "server {\n    set $target pool;\n"
+                              "    location / { proxy_pass http://$target; }\n}\n",
     }
     assert not hits(scan(files, select=("DA410",)), "DA410")

@@ -367,7 +367,7 @@ def apk_no_cache(project: Project) -> Iterator[Finding]:
                 for install in facts.installs:
                     if install.manager != "apk" or install.action != "add":
                         continue
-                    if install.has_option("--no-cache"):
+                    if install.has_option("--no-cache", "--no-network"):
                         continue
                     if _mount_holds(facts.mounts, "/var/cache/apk") is not None:
                         continue
@@ -451,7 +451,10 @@ _TOOLCHAIN_APK = re.compile(r"^(?:build-base|gcc|g\+\+|clang\d*|cmake|musl-dev|l
                             r"[\w.+-]+-dev|gfortran|cargo|rust)$")
 _TOOLCHAIN_DNF = re.compile(r"^(?:gcc|gcc-c\+\+|clang|cmake|make|[\w.+-]+-devel|python3[\d.]*-devel|"
                             r"@development-tools|@\"?Development Tools\"?)$")
-_COMPILERS = re.compile(r"^(?:build-essential|build-base|gcc.*|g\+\+.*|clang.*|gfortran.*|cargo|rustc|rust)$")
+_PYTHON_DEV = re.compile(r"^(?:lib)?python[\d.]*-dev(?:el)?$")
+_DEVEL_IMAGE = re.compile(r"(?:[:\-_]devel\b|/dev-|:dev\b|-dev(?:el)?-|buildpack-deps)")
+_COMPILERS = re.compile(r"^(?:build-essential|build-base|gcc(?:-\d+)?|gcc-c\+\+|g\+\+(?:-\d+)?|clang(?:-\d+)?|"
+                        r"gfortran(?:-\d+)?|cargo|rustc|rust|cmake)$")
 _NON_TOOLCHAIN = frozenset({"libc-dev-bin"})
 _DEV_STAGE = re.compile(r"(?:^|[-_.])(?:dev|devel|develop|development|build|builder|ci|test|tests|debug)(?:$|[-_.])")
 
@@ -483,6 +486,8 @@ def _purged(stage: Stage, install: Install, packages: list[str]) -> bool:
         if other.manager == "apt" and other.action in ("purge", "remove", "autoremove"):
             if any("$" in p for p in other.packages) or set(other.packages) & set(packages):
                 return True
+            if other.action == "autoremove" or other.has_option("--auto-remove", "--autoremove"):
+                return True  # the `apt-mark auto` + `purge --auto-remove` pattern of the official images
         if other.manager == "apk" and other.action == "del":
             if virtual and virtual in other.packages or any("$" in p for p in other.packages) \
                     or set(other.packages) & set(packages):
@@ -490,6 +495,20 @@ def _purged(stage: Stage, install: Install, packages: list[str]) -> bool:
         if other.manager in ("dnf", "yum", "microdnf") and other.action in ("remove", "erase", "autoremove"):
             if any("$" in p for p in other.packages) or set(other.packages) & set(packages):
                 return True
+    return False
+
+
+def _runs_service(project: Project, path: str, stage: Stage) -> bool:
+    """Is the stage the image of a long-running service (a compose service, or a start command
+    that is not a one-shot tool), rather than a base or toolchain image?"""
+    from dockaudit.checks.layers import _effective_words, is_one_shot, links_for
+
+    links = [link for link in links_for(project, path) if link.stage is stage]
+    candidates = links or [None]
+    for link in candidates:
+        words = _effective_words(stage, link)
+        if words and not is_one_shot(words):
+            return True
     return False
 
 
@@ -516,10 +535,14 @@ def build_toolchain_in_runtime(project: Project) -> Iterator[Finding]:
             facts = base_image_provides(image) if image and "$" not in image else None
             if facts is not None and facts.has("gcc"):
                 continue
+            if image and _DEVEL_IMAGE.search(image):
+                continue  # a devel base image is a build environment already
+            if not _runs_service(project, path, stage):
+                continue
             for install in stage_installs(stage):
                 packages = _toolchain(install)
-                if not packages or not any(_COMPILERS.match(p) or p.endswith(("-dev", "-devel")) for p in packages):
-                    continue
+                if not any(_COMPILERS.match(p) or _PYTHON_DEV.match(p) for p in packages):
+                    continue  # -dev libraries alone are often installed for their runtime library
                 if _purged(stage, install, packages):
                     continue
                 builders = [s for s in document.stages if s is not stage and s not in lineage(stage)]

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from dockaudit.checks.context import build_units, context_view
+from dockaudit.checks.context import build_units, context_view, real_dockerfiles
 from dockaudit.engine import rule
 from dockaudit.findings import Finding, Related, Severity
 from dockaudit.parse.dockerfile import variable_references
@@ -103,7 +103,7 @@ def _images_of(project: Project) -> Iterator[tuple[str, Span, str, Stage | None,
     service that does not build. An image resolved differently by compose build args is listed
     once per distinct value; images that compose builds locally are left out."""
     local = _local_images(project)
-    for path, document in sorted(project.dockerfiles.items()):
+    for path, document in real_dockerfiles(project):
         arg_sets = _build_args_for(project, path)
         for stage in _external_stages(document):
             seen: set[str] = set()
@@ -150,7 +150,7 @@ def image_tag_floating(project: Project) -> Iterator[Finding]:
     seen: set[tuple[Span, str]] = set()
     for image, span, where, stage, _service in _images_of(project):
         name, tag, digest = _split_ref(image)
-        if digest or (span, image) in seen:
+        if digest or (span, image) in seen or "{" in image or "}" in image:
             continue
         seen.add((span, image))
         if "$" in image:
@@ -261,7 +261,7 @@ def image_end_of_life(project: Project) -> Iterator[Finding]:
     today = _dt.date.today()
     by_span: dict[Span, list[tuple[str, str, list]]] = {}
     for image, span, where, _stage, _service in _images_of(project):
-        if "$" in image:
+        if "$" in image or "{" in image:
             continue
         infos = [i for i in knowledge.eol_statuses(image, today) if i.is_eol]
         if infos and knowledge.image_family(image) == "cuda":
@@ -305,7 +305,7 @@ def from_platform_constant(project: Project) -> Iterator[Finding]:
     whose name contains the OS or architecture (``build_amd64``) is taken as deliberately
     per-platform and not reported.
     """
-    for path, document in sorted(project.dockerfiles.items()):
+    for path, document in real_dockerfiles(project):
         for stage in document.stages:
             flag = next((f for f in stage.from_instruction.flags if f.name == "platform"), None)
             if flag is None or not flag.value or "$" in flag.value:
@@ -429,7 +429,7 @@ def pip_install_moving_url(project: Project) -> Iterator[Finding]:
     from dockaudit.installs import stage_installs
 
     managers = ("pip", "uv-pip", "uv", "poetry", "pipenv")
-    for _path, document in sorted(project.dockerfiles.items()):
+    for _path, document in real_dockerfiles(project):
         for stage in document.stages:
             for install in stage_installs(stage):
                 if install.manager not in managers or not install.is_install:
@@ -582,7 +582,7 @@ def git_clone_unpinned(project: Project) -> Iterator[Finding]:
     """
     from dockaudit.checks.context import commands_of
 
-    for path, document in sorted(project.dockerfiles.items()):
+    for path, document in real_dockerfiles(project):
         for stage in document.stages:
             runs: list[tuple[Instruction, list]] = []
             workdirs: dict[int, str] = {}
@@ -696,7 +696,7 @@ def client_setting_as_build_arg(project: Project) -> Iterator[Finding]:
                         fix=f"remove {name} from build.args; if needed, export {name}=1 before running "
                             "compose",
                     )
-    for path, document in sorted(project.dockerfiles.items()):
+    for path, document in real_dockerfiles(project):
         for inst in document.instructions:
             if inst.keyword not in ("ARG", "ENV"):
                 continue
@@ -743,7 +743,7 @@ def inline_cache_unused(project: Project) -> Iterator[Finding]:
                          f"`cache_from: [<image>]` (the image this build pushes) or drop the arg"),
                 fix="build:\n  cache_from:\n    - <registry>/<image>:<tag>",
             )
-    for path, document in sorted(project.dockerfiles.items()):
+    for path, document in real_dockerfiles(project):
         for inst in document.instructions:
             if inst.keyword != "ARG":
                 continue

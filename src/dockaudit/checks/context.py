@@ -214,6 +214,13 @@ def build_units(project: Project) -> list[BuildUnit]:
     return out
 
 
+def real_dockerfiles(project: Project) -> list[tuple[str, Dockerfile]]:
+    """The project's Dockerfiles by path, without templates that a script renders first
+    (``Dockerfile.jinja2``, ``Dockerfile-alpine.template``)."""
+    return [(path, document) for path, document in sorted(project.dockerfiles.items())
+            if not path.lower().endswith(_TEMPLATE_SUFFIXES)]
+
+
 def units_by_dockerfile(project: Project) -> dict[str, list[BuildUnit]]:
     """The build units of each Dockerfile path. Cached."""
     cached = getattr(project, "_dockaudit_units_by_path", None)
@@ -1048,6 +1055,8 @@ _ENV_TEMPLATE = re.compile(r"(?i)(?:example|sample|template|dist|tpl|defaults?)"
 
 
 def _secret_env_file(project: Project, view: ContextView, rel: str) -> bool:
+    """Is ``rel`` an env file with real values: local (``.env.local``, gitignored), or committed
+    with a secret-named key set?"""
     name = posixpath.basename(rel)
     lower = name.lower()
     if not (lower == ".env" or lower.startswith(".env.") or lower.endswith(".env")):
@@ -1056,9 +1065,17 @@ def _secret_env_file(project: Project, view: ContextView, rel: str) -> bool:
         return False
     if lower.endswith((".sh", ".py", ".js", ".ts", ".md", ".json", ".yml", ".yaml", ".toml", ".txt")):
         return False
-    if lower in (".env", ".env.local") or lower.endswith(".local"):
+    root_path = view.root_path(rel)
+    if lower == ".env.local" or lower.endswith(".local") or gitignored(project, root_path):
         return True
-    return gitignored(project, view.root_path(rel))
+    if lower != ".env":
+        return False
+    from dockaudit.checks.models import secret_name
+
+    document = project.env_file(root_path)
+    if document is None:
+        return False
+    return any(secret_name(entry.key) and entry.value.strip() for entry in document.entries)
 
 
 @rule("DA835")
@@ -1066,8 +1083,9 @@ def env_file_in_context(project: Project) -> Iterator[Finding]:
     """A build copies its whole context (``COPY . .``) and the context holds ``.env`` files that
     the ``.dockerignore`` does not exclude (or there is no ``.dockerignore``).
 
-    Reported are ``.env``, ``.env.local``, ``*.local`` and env files that ``.gitignore`` lists
-    (local files with real values); committed templates (``.env.example``) are not. The values
+    Reported are ``.env.local``, ``*.local`` and env files that ``.gitignore`` lists (local files
+    with real values), and a committed ``.env`` that sets a secret-named key; templates
+    (``.env.example``) and other committed env files are not. The values
     end up in an image layer, readable by anyone who can pull the image, even if a later step
     deletes the file.
     """
@@ -1101,5 +1119,6 @@ def env_file_in_context(project: Project) -> Iterator[Finding]:
 
 __all__ = [
     "BuildUnit", "ContentClass", "ContextView", "CopySource", "build_units", "built_stages", "context_view",
-    "copy_sources", "gitignored", "stage_dependencies", "wholesale_copies",
+    "copy_sources", "gitignored", "real_dockerfiles", "stage_dependencies", "units_by_dockerfile",
+    "wholesale_copies",
 ]

@@ -500,6 +500,8 @@ def env_file_missing(project: Project) -> Iterator[Finding]:
                     orphans = _orphan_templates(project)
                 if orphans.get(posixpath.dirname(ref.path) or "."):
                     continue  # `sample.env` beside `speech.env`: a template under another name
+                if _generated_by_script(project, compose.directory, ref.path):
+                    continue  # `make .env` / `./setup.sh` writes it
                 seen.add(ref.span)
                 folder, name = posixpath.split(ref.path)
                 example = _join(folder, f"{name}.example")
@@ -515,6 +517,27 @@ def env_file_missing(project: Project) -> Iterator[Finding]:
 
 
 _TEMPLATE_NAME = re.compile(r"(?i)example|sample|template|dist\b|tpl")
+
+
+_SCRIPT_NAMES = re.compile(r"(?i)^(?:makefile|gnumakefile|justfile|taskfile\.ya?ml"
+                           r"|[\w.-]+\.(?:sh|bash|ps1|mk))$")
+
+
+def _generated_by_script(project: Project, directory: str, env_path: str) -> bool:
+    """Does a Makefile or shell script beside the compose file (or at the root) write the env
+    file?"""
+    name = re.escape(posixpath.basename(env_path))
+    writes = re.compile(rf"(?m)(?:>>?|\bcp\s+\S+|\btee(?:\s+-a)?|\bmv\s+\S+)\s*['\"]?(?:\S*/)?{name}"
+                        rf"['\"]?(?:\s|$)|^(?:\S*/)?{name}\s*:")
+    folders = {directory, "."}
+    for path in project.tree.files:
+        folder, base = posixpath.split(path)
+        if (folder or ".") not in folders or not _SCRIPT_NAMES.match(base):
+            continue
+        source = project.source(path)
+        if source is not None and writes.search(source.text):
+            return True
+    return False
 
 
 def _orphan_templates(project: Project) -> dict[str, list[str]]:
@@ -552,6 +575,9 @@ _PLACEHOLDER = re.compile(
     r"|replace"
     r"|todo|fixme|dummy|fake|sample|xxx|insert|fill[-_ ]?in|generate|redacted|\$\{|\$\(|^(?:none|null|nil|"
     r"false|true|empty|undefined)$")
+#: words in a value that mark it as a made-up default rather than a generated secret
+_DICTIONARY = re.compile(r"(?i)secret|passw|token|change|default|sample|demo|insecure|unsafe|test|local|dev"
+                         r"|key|admin|user|pass")
 _WEAK = frozenset({
     "changeme", "change_me", "change-me", "changeit", "change_it", "secret", "secrets", "password", "passwd",
     "pass", "123456", "12345678", "123456789", "1234", "12345", "1234567890", "admin", "root", "test",
@@ -592,6 +618,8 @@ def looks_real(value: str, strict: bool = False) -> bool:
         return True
     if strict or len(text) < 8 or text.lower() in _WEAK or _PLACEHOLDER.search(text):
         return False
+    if _DICTIONARY.search(text):
+        return False  # "taiga-secret-key", "django-insecure-...": a default, not a leaked secret
     if text.startswith(("/", "./", "~/", "file:", "http://", "https://")) or len(text.split()) > 2:
         return False
     classes = sum(bool(re.search(p, text)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))

@@ -1002,8 +1002,8 @@ def cache_use(stage: Stage, install: Install) -> CacheUse | None:
         suffix = ".cache/pip"
         disabled = None
         disabled_span = None
-        if install.has_option("--no-cache-dir"):
-            disabled, disabled_span = "`--no-cache-dir`", install.span
+        if install.has_option("--no-cache-dir", "--no-cache", "--no-cache-d", "--no-cache-di"):
+            disabled, disabled_span = "`--no-cache-dir`", install.span  # pip accepts unique prefixes
         elif truthy(env.get("PIP_NO_CACHE_DIR")):
             disabled, disabled_span = f"PIP_NO_CACHE_DIR={env.get('PIP_NO_CACHE_DIR')}", env_span("PIP_NO_CACHE_DIR")
         option = install.option_value("--cache-dir")
@@ -1130,6 +1130,7 @@ def pip_cache_in_layer(project: Project) -> Iterator[Finding]:
     for path, document in _dockerfiles(project):
         for stage in shipped_stages(project, path, document):
             for facts in _runs(stage):
+                hits: list[tuple[Install, CacheUse]] = []
                 for install in facts.installs:
                     if install.manager != "pip" or install.action != "install":
                         continue
@@ -1140,14 +1141,19 @@ def pip_cache_in_layer(project: Project) -> Iterator[Finding]:
                         continue
                     if _removes(facts.commands, use.directory) or _cleans(facts.commands, "pip"):
                         continue
-                    where = use.directory or f"~/{use.suffix}"
-                    yield Finding(
-                        span=install.span,
-                        message=(f"`{_cmd_label(install)}` leaves pip's download cache ({where}) in this layer of "
-                                 "the image: every wheel is stored twice"),
-                        fix=("Add `--no-cache-dir`, or set `ENV PIP_NO_CACHE_DIR=1`, or keep the cache out of the "
-                             f"image with `RUN --mount=type=cache,target={use.directory or '/root/.cache/pip'} ...`."),
-                    )
+                    hits.append((install, use))
+                if not hits:
+                    continue
+                install, use = hits[0]
+                where = use.directory or f"~/{use.suffix}"
+                more = f" (and {len(hits) - 1} more pip install in this RUN)" if len(hits) > 1 else ""
+                yield Finding(
+                    span=install.span,
+                    message=(f"`{_cmd_label(install)}`{more} leaves pip's download cache ({where}) in this layer "
+                             "of the image: every wheel is stored twice"),
+                    fix=("Add `--no-cache-dir`, or set `ENV PIP_NO_CACHE_DIR=1`, or keep the cache out of the "
+                         f"image with `RUN --mount=type=cache,target={use.directory or '/root/.cache/pip'} ...`."),
+                )
 
 
 @rule("DA805")
@@ -1172,6 +1178,8 @@ def uv_cache_in_layer(project: Project) -> Iterator[Finding]:
                         continue
                     if _removes(facts.commands, use.directory) or _cleans(facts.commands, "uv"):
                         continue
+                    if install is not _first_uv(stage, facts):
+                        continue
                     env = {**state_of(stage, facts.inst).env, **install.assignments}
                     link_mode = install.option_value("--link-mode") or env.get("UV_LINK_MODE") or ""
                     copies = link_mode.strip().lower() == "copy"
@@ -1187,6 +1195,16 @@ def uv_cache_in_layer(project: Project) -> Iterator[Finding]:
                              "(or `ENV UV_NO_CACHE=1`)."),
                         severity=Severity.WARNING if copies else Severity.NOTE,
                     )
+
+
+def _first_uv(stage: Stage, facts: _RunFacts) -> Install | None:
+    """The first uv install of a RUN that writes a cache (one finding per RUN)."""
+    for install in facts.installs:
+        if _TOOL_OF.get(install.manager) == "uv" and install.is_install:
+            use = cache_use(stage, install)
+            if use is not None and not use.disabled and not any(mount_covers(m, use) for m in facts.mounts):
+                return install
+    return None
 
 
 # --- DA806 ------------------------------------------------------------------------------------
@@ -1416,6 +1434,10 @@ def copy_whole_filesystem(project: Project) -> Iterator[Finding]:
                     continue
                 source_stage = document.stage(source_ref)
                 if source_stage is None or source_stage.is_scratch:
+                    continue
+                if not any(i.keyword == "RUN" for member in lineage(source_stage) for i in member.instructions):
+                    continue  # an image used as-is (a binaries or helper image such as tonistiigi/xx)
+                if source_stage.external_image is None or "$" in (source_stage.external_image or ""):
                     continue
                 words = _copy_words(inst)
                 if len(words) < 2:

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dockaudit.checks.context import BuildUnit, build_units, context_view
+from dockaudit.checks.context import BuildUnit, build_units, context_view, real_dockerfiles
 from dockaudit.engine import rule
 from dockaudit.findings import Finding, Related, Severity
 from dockaudit.parse.dockerfile import expand
@@ -703,7 +703,7 @@ def transformers_cache_deprecated(project: Project) -> Iterator[Finding]:
     cache, so a folder baked or mounted for them is no longer used. huggingface_hub (and
     ``huggingface-cli download``) never read them.
     """
-    for path, document in sorted(project.dockerfiles.items()):
+    for path, document in real_dockerfiles(project):
         for inst in document.instructions:
             if inst.keyword not in ("ENV", "ARG"):
                 continue
@@ -967,7 +967,7 @@ def secret_in_env(project: Project) -> Iterator[Finding]:
     copies a build argument into the image the same way (reported as a warning, since the
     value is not in the file). Empty values and paths (``*_FILE``) are not reported.
     """
-    for path, document in sorted(project.dockerfiles.items()):
+    for path, document in real_dockerfiles(project):
         finals = _final_lineages(project, path)
         for inst in document.instructions:
             if inst.keyword != "ENV":
@@ -1018,7 +1018,7 @@ def secret_in_arg(project: Project) -> Iterator[Finding]:
     image history (``docker history``) and in build provenance, and stays in the build cache.
     BuildKit secret mounts give a ``RUN`` the value without keeping it.
     """
-    for path, document in sorted(project.dockerfiles.items()):
+    for path, document in real_dockerfiles(project):
         for inst in document.instructions:
             if inst.keyword != "ARG":
                 continue

@@ -251,9 +251,10 @@ def _port_note(ports: ServicePorts, port: int) -> tuple[Span, str] | None:
     evidence = ports.first(port)
     if evidence is None:
         return None
-    what = {"ports": "publishes", "expose": "exposes", "EXPOSE": "EXPOSE", "command": "listens (command)",
-            "PORT": "PORT setting", "default": "server default port"}[evidence.what]
-    return evidence.span, f"{what} {port}"
+    what = {"ports": f"publishes {port}", "expose": f"exposes {port}", "EXPOSE": f"EXPOSE {port}",
+            "command": f"listens on {port} (its command)", "PORT": f"sets its port to {port}",
+            "default": f"listens on {port} (the server's default)"}[evidence.what]
+    return evidence.span, what
 
 
 def _mount_related(nginx: NginxService, host_file: str) -> list[Related]:
@@ -330,7 +331,7 @@ def nginx_upstream_loopback(project: Project) -> Iterator[Finding]:
                 message = (f"{where} is the nginx container itself, not your app: nginx runs as compose "
                            f"service {service.name!r}, where the loopback address never reaches another "
                            f"container. Service {names[0]!r} serves port {port}; use `{replacement}`{also}")
-                fix = f"replace {target.text!r} with {replacement!r} (the compose service name)"
+                fix = f"replace `{where}` with `{replacement}` (the compose service name)"
             else:
                 message = (f"{where} is the nginx container itself: nginx runs as compose service "
                            f"{service.name!r}, and nothing in that container listens on "
@@ -787,9 +788,8 @@ def nginx_add_header_dropped(project: Project) -> Iterator[Finding]:
             yield Finding(
                 first.span,
                 f"this add_header makes the {block.name} block drop the headers set at the enclosing level: "
-                f"{', '.join(names[:6])}{' (security headers!)' if security else ''}. nginx inherits "
-                "add_header "
-                "only into blocks that have none of their own",
+                f"{', '.join(names[:6])}{' (security headers among them)' if security else ''}. nginx "
+                "inherits add_header only into blocks that have none of their own",
                 related=tuple(Related(h.span, "dropped here") for h in dropped[:6]),
                 fix="repeat the enclosing level's add_header lines in this block (an include snippet helps), "
                     "or "

@@ -238,7 +238,8 @@ def _how_to_add(names: list[str], model: StageModel, image: _Image, path: str, s
         where = event.stage or stage
         text = (f"add {_quote(names)} to the {verb} in {path} stage {_stage_name(where)} "
                 f"(line {install.span.line})")
-        return text, Related(install.span, f"system packages of stage {_stage_name(where)} are installed here")
+        return text, Related(install.span,
+                             f"system packages of stage {_stage_name(where)} are installed here")
     if image.manager == "apk":
         run = f"RUN apk add --no-cache {listed}"
     else:
@@ -272,8 +273,8 @@ class _Candidate:
 
 def _installed_here(py: PyInstall, path: str) -> Related:
     stage = py.stage
-    return Related(py.install.span, f"{py.install.words[0].rsplit('/', 1)[-1] if py.install.words else 'pip'} "
-                                    f"installs it here, in {path} stage {_stage_name(stage)}")
+    program = py.install.words[0].rsplit("/", 1)[-1] if py.install.words else "pip"
+    return Related(py.install.span, f"{program} installs it here, in {path} stage {_stage_name(stage)}")
 
 
 def _analyse(project: Project) -> dict[str, list[Finding]]:
@@ -291,8 +292,10 @@ def _analyse(project: Project) -> dict[str, list[Finding]]:
     for path, (dockerfile, targets) in by_file.items():
         for stage in built_stages(dockerfile, targets):
             candidates.extend(_build_dependencies(project, path, stage))
+            candidates.extend(_node_build(project, path, stage))
         for stage in targets:
             candidates.extend(_runtime(project, path, dockerfile, stage))
+            candidates.extend(_node_runtime(project, path, stage))
     best: dict[tuple, _Candidate] = {}
     for candidate in candidates:
         known = best.get(candidate.key)
@@ -316,7 +319,9 @@ def _build_dependencies(project: Project, path: str, stage: Stage) -> Iterator[_
         return
     for event in model.events:
         py = event.py
-        if event.kind != "py" or py is None or py.stage is not stage or py.prebuilt_only or py.builds_from_source:
+        if event.kind != "py" or py is None or py.stage is not stage:
+            continue
+        if py.prebuilt_only or py.builds_from_source:
             continue
         if model.opaque_before(event.seq):
             continue
@@ -336,7 +341,7 @@ def _build_dependencies(project: Project, path: str, stage: Stage) -> Iterator[_
                     shown = image.display(name)
                     if not have.has(name) and shown not in missing:
                         missing.append(shown)
-            if not missing or _mentioned(model, missing, ()):
+            if not missing:
                 continue
             info = system_package_info(package.spec)
             reason = ("pip always compiles it on Linux" if any(r.when == "always" for r in applicable)
@@ -345,16 +350,17 @@ def _build_dependencies(project: Project, path: str, stage: Stage) -> Iterator[_
             alternative = ""
             if info is not None and info.alternatives:
                 alternative = f", or depend on {' / '.join(info.alternatives)} instead"
-            message = (f"{package.spec} needs {_quote(missing)} to build: {reason}, and {_where(path, stage)} "
-                       f"does not install {'them' if len(missing) > 1 else 'it'} before the install on line "
-                       f"{py.install.span.line}; {add}{alternative}")
+            message = (f"{package.spec} needs {_quote(missing)} to build: {reason}, and "
+                       f"{_where(path, stage)} does not install {'them' if len(missing) > 1 else 'it'} "
+                       f"before the install on line {py.install.span.line}; {add}{alternative}")
             related = [_installed_here(py, path),
                        Related(stage.from_instruction.span, f"stage {_stage_name(stage)} starts here")]
             if apt_related is not None:
                 related.append(apt_related)
             finding = Finding(package.span, message, related=tuple(_dedupe(related, package.span)),
                               fix=f"{add}{alternative}")
-            yield _Candidate("DA702", finding, ("DA702", _span_key(package.span), tuple(missing)), stage.index)
+            key = ("DA702", _span_key(package.span), tuple(missing))
+            yield _Candidate("DA702", finding, key, stage.index)
 
 
 def _distro_python(image: _Image, have: _Have) -> bool:
@@ -435,15 +441,17 @@ def _runtime_findings(project: Project, path: str, model: StageModel, image: _Im
                                              f"the image of stage {_stage_name(stage)} starts here")]
     if env.copies:
         copy = env.copies[0]
-        related_common.append(Related(copy.span, f"{package.spec} is copied into stage {_stage_name(stage)} here"))
+        related_common.append(Related(copy.span,
+                                      f"{package.spec} is copied into stage {_stage_name(stage)} here"))
     related_common.append(_installed_here(py, path))
     if elsewhere:
         names = [image.display(n) for n in missing if n in elsewhere]
         stages = sorted({_stage_name(s) for s, _ in elsewhere.values()})
         add, apt_related = _how_to_add(names, model, image, path, stage)
-        message = (f"{_why_run(req, package.spec, names)}, but only {path} stage{'s' if len(stages) > 1 else ''} "
-                   f"{', '.join(stages)} install{'' if len(stages) > 1 else 's'} it, and {_where(path, stage)} "
-                   f"does not inherit from {'them' if len(stages) > 1 else 'it'}; {add}")
+        many = len(stages) > 1
+        message = (f"{_why_run(req, package.spec, names)}, but only {path} stage{'s' if many else ''} "
+                   f"{', '.join(stages)} install{'' if many else 's'} it, and {_where(path, stage)} "
+                   f"does not inherit from {'them' if many else 'it'}; {add}")
         related = list(related_common)
         for other, sys_package in elsewhere.values():
             related.append(Related(sys_package.span, f"installed only in stage {_stage_name(other)}"))
@@ -459,7 +467,8 @@ def _runtime_findings(project: Project, path: str, model: StageModel, image: _Im
         if compiled:
             built = py.stage
             message = (f"{package.spec} is compiled in {path} stage {_stage_name(built)} and copied into "
-                       f"{_where(path, stage)}, which lacks the shared librar{'ies' if len(names) > 1 else 'y'} "
+                       f"{_where(path, stage)}, which lacks the shared "
+                       f"librar{'ies' if len(names) > 1 else 'y'} "
                        f"it links against at run time ({_quote(names)}); {add}")
         else:
             message = (f"{_why_run(req, package.spec, names)}, but the image of {_where(path, stage)} "
@@ -490,6 +499,105 @@ def _dedupe(related: list[Related], own: Span) -> list[Related]:
         seen.add(key)
         out.append(item)
     return out
+
+
+# --- npm native modules (DA705) ---------------------------------------------------------------
+
+
+def _node_reqs(name: str, image: _Image, phase: str) -> list[SysReq]:
+    from dockaudit.knowledge import system_requirements
+
+    return [r for r in system_requirements(name, image.libc, image.arch, ecosystem="npm")
+            if r.phase == phase and r.strength == "required" and r.when in ("always", "no_wheel")]
+
+
+def _no_prebuilt(req: SysReq, image: _Image) -> str:
+    if req.when == "always":
+        return "it is always compiled on Linux"
+    return f"no prebuilt binary is published for {image.libc} {image.arch}, so node-gyp compiles it"
+
+
+def _node_build(project: Project, path: str, stage: Stage) -> Iterator[_Candidate]:
+    """DA705, build side: an npm package compiled at install time without its -dev packages."""
+    from dockaudit.link.pydeps import stage_model
+
+    image = _image_of(stage)
+    model = stage_model(project, path, stage)
+    if image is None or model is None:
+        return
+    for event in model.events:
+        node = event.py
+        if event.kind != "node" or node is None or node.stage is not stage or node.prebuilt_only:
+            continue
+        if model.opaque_before(event.seq):
+            continue
+        have = _Have(image, model.system_packages(before=event.seq))
+        for package in node.packages:
+            reqs = _node_reqs(package.name, image, "build")
+            missing: list[str] = []
+            for req in reqs:
+                for name in req.names(image.family):
+                    shown = image.display(name)
+                    if not have.has(name) and shown not in missing:
+                        missing.append(shown)
+            if not reqs or not missing:
+                continue
+            add, apt_related = _how_to_add(missing, model, image, path, stage, before=event.seq)
+            verb = " ".join(node.install.words[:2]) if node.install.words else "npm install"
+            message = (f"{package.spec}: {_no_prebuilt(reqs[0], image)} during `{verb}` in "
+                       f"{_where(path, stage)}, which lacks {_quote(missing)}; {add}")
+            related = [Related(node.install.span, f"`{verb}` runs here, in stage {_stage_name(stage)}"),
+                       Related(stage.from_instruction.span, f"stage {_stage_name(stage)} starts here")]
+            if apt_related is not None:
+                related.append(apt_related)
+            finding = Finding(package.span, message, related=tuple(_dedupe(related, package.span)), fix=add,
+                              severity=Severity.WARNING)
+            key = ("DA705", _span_key(package.span), tuple(missing))
+            yield _Candidate("DA705", finding, key, stage.index)
+
+
+def _node_runtime(project: Project, path: str, stage: Stage) -> Iterator[_Candidate]:
+    """DA705, run side: node_modules with a module compiled elsewhere, without its shared libraries."""
+    from dockaudit.link.pydeps import stage_model
+    from dockaudit.link.services import lineage
+
+    image = _image_of(stage)
+    model = stage_model(project, path, stage)
+    if image is None or model is None or model.opaque:
+        return
+    have = _Have(image, model.system_packages())
+    in_lineage = {id(s) for s in lineage(stage)}
+    for env in model.node_envs:
+        if not env.copies:
+            continue
+        for node in env.installs:
+            if id(node.stage) in in_lineage or node.prebuilt_only:
+                continue
+            for package in node.packages:
+                if not _node_reqs(package.name, image, "build"):
+                    continue
+                for req in _node_reqs(package.name, image, "run"):
+                    missing = [n for n in req.names(image.family) if not have.has(n)]
+                    if not missing or _mentioned(model, missing, req.provides):
+                        continue
+                    names = [image.display(n) for n in missing]
+                    add, apt_related = _how_to_add(names, model, image, path, stage)
+                    message = (f"{package.spec}: {_no_prebuilt(req, image)} in {path} stage "
+                               f"{_stage_name(node.stage)}, and its node_modules are copied into "
+                               f"{_where(path, stage)}, which lacks the shared libraries it loads "
+                               f"({_quote(names)}); {add}")
+                    related = [Related(stage.from_instruction.span,
+                                       f"the image of stage {_stage_name(stage)} starts here"),
+                               Related(env.copies[0].span, f"node_modules are copied into stage "
+                                                           f"{_stage_name(stage)} here"),
+                               Related(node.install.span,
+                                       f"installed here, in stage {_stage_name(node.stage)}")]
+                    if apt_related is not None:
+                        related.append(apt_related)
+                    finding = Finding(package.span, message, related=tuple(_dedupe(related, package.span)),
+                                      fix=add, severity=Severity.WARNING)
+                    key = ("DA705", _span_key(package.span), tuple(names))
+                    yield _Candidate("DA705", finding, key, stage.index)
 
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -534,3 +642,13 @@ def system_package_in_builder_only(project: Project) -> Iterator[Finding]:
     runtime stage.
     """
     yield from _analyse(project).get("DA704", ())
+
+
+@rule("DA705")
+def native_node_module_dependencies(project: Project) -> Iterator[Finding]:
+    """An npm package with a native addon (node-canvas) is compiled by node-gyp where no prebuilt
+    binary exists (Alpine/musl, arm64), and the stage lacks the -dev packages it needs; or it was
+    compiled in a builder and its node_modules are copied into a stage without the shared
+    libraries. Heuristic (warning): prebuilt coverage changes between releases.
+    """
+    yield from _analyse(project).get("DA705", ())

@@ -70,6 +70,8 @@ SYSTEM_DIRS = (
     "/media",
     "/nix",
 )
+#: stages (with the stages they are built on) longer than this are not followed
+MAX_INSTRUCTIONS = 2000
 PYTHON_MANAGERS = frozenset({"pip", "uv-pip", "uv-sync", "uv-tool", "uv", "poetry", "pipenv"})
 CONDA_MANAGERS = frozenset({"conda", "mamba", "micromamba"})
 SYSTEM_MANAGERS = frozenset({"apt", "apk", "dnf", "yum", "microdnf"})
@@ -244,7 +246,11 @@ def _script_text(inst: Instruction) -> str:
     if found is None:
         from dockaudit.installs import run_scripts
 
-        found = _SCRIPT_CACHE[inst] = "\n".join(run_scripts(inst))
+        try:
+            found = "\n".join(run_scripts(inst))
+        except RecursionError:
+            found = inst.value
+        _SCRIPT_CACHE[inst] = found
     return found
 
 
@@ -261,7 +267,12 @@ def _opaque_reason(inst: Instruction) -> str:
     if _PIPE_TO_SHELL.search(text) or _SHELL_SUBST.search(text):
         why = "pipes a downloaded script into a shell"
     else:
-        for command, _span in run_commands(inst):
+        try:
+            commands = run_commands(inst)
+        except RecursionError:
+            commands = []
+            why = "cannot be read (nested too deeply)"
+        for command, _span in commands:
             why = _opaque_command(command.name, command.words, command.args, SHELLS)
             if why:
                 break
@@ -393,7 +404,7 @@ class StageContents:
         self.facts: ImageFacts | None = None
         if not self.scratch:
             self.facts = _facts(self.base_ref)
-        self.installs: list[Install] = stage_installs(stage, inherited=True)
+        self.installs: list[Install] = []
         self.workdir_before: dict[int, str] = {}
         self.env_before: dict[int, dict[str, str | None]] = {}
         self.order: dict[int, int] = {}
@@ -401,15 +412,28 @@ class StageContents:
         self.copies: list[Copy] = []
         self.runs: list[tuple[int, Instruction]] = []
         self.workdirs: set[str] = set()
-        self._replay()
+        self.workdir = "/"
         self._dockerignore: DockerIgnore | bool | None = False
         self._python: PythonState | None = None
         self._node: dict[str, NodeModules | None] = {}
-        self._scripts: dict[int, str] = {}
         self._opaque: list[tuple[Instruction, str]] | None = None
         self._globs: dict[str, list[str]] = {}
         self._mentions: dict[str, list[Instruction]] = {}
         self._by_instruction: dict[int, list[Install]] | None = None
+        #: why the stage could not be read (too large, nested too deeply); every answer is then unknown
+        self.unreadable: str | None = None
+        size = sum(len(member.instructions) for member in self.members)
+        if size > MAX_INSTRUCTIONS:
+            self.unreadable = (
+                f"the stage has {size} instructions; dockaudit does not follow stages that large"
+            )
+            return
+        try:
+            self.installs = stage_installs(stage, inherited=True)
+            self._replay()
+        except RecursionError:
+            self.unreadable = "an instruction is nested too deeply to read"
+            self.installs, self.copies, self.runs = [], [], []
 
     # --- replay ----------------------------------------------------------------------------
 
@@ -629,8 +653,8 @@ class StageContents:
         """Is ``path`` (absolute, in the image) there at the end of the stage (or before the
         instruction with order ``before``)?"""
         path = posixpath.normpath(path)
-        if _depth > 12:
-            return _UNKNOWN
+        if _depth > 12 or self.unreadable:
+            return Presence(UNKNOWN, self.unreadable or "")
         best: Presence | None = None
         for copy in reversed(self.copies):
             if before is not None and copy.index >= before:
@@ -828,8 +852,8 @@ class StageContents:
 
     def executable(self, name: str, _depth: int = 0) -> Presence:
         """Is the command ``name`` (a bare name, looked up on PATH) in the image?"""
-        if _depth > 8 or not name:
-            return _UNKNOWN
+        if _depth > 8 or not name or self.unreadable:
+            return Presence(UNKNOWN, self.unreadable or "")
         facts = self.facts
         if facts is not None and facts.has(name):
             return Presence(YES, f"{self.base_ref} ships {name}")
@@ -999,6 +1023,9 @@ class StageContents:
             return self._python
         state = PythonState()
         self._python = state  # guard against cycles
+        if self.unreadable:
+            state.opaque.append(self.unreadable)
+            return state
         for _, inst in self.runs:
             text = self.script_text(inst)
             for match in re.finditer(r"(?:-m\s+venv|virtualenv|\buv\s+venv)\s+(?:-\S+\s+)*([^\s;&|]+)", text):
@@ -1225,6 +1252,9 @@ class StageContents:
         """What ``<folder>/node_modules`` holds at the end of the stage (None: nothing installed)."""
         folder = posixpath.normpath(folder)
         if folder in self._node:
+            return self._node[folder]
+        if self.unreadable:
+            self._node[folder] = NodeModules(opaque=self.unreadable)
             return self._node[folder]
         self._node[folder] = None
         state: NodeModules | None = None

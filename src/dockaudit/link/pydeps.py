@@ -54,6 +54,7 @@ _SYSTEM_BINS = frozenset({"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/us
                           "/root/.local/bin", "/opt/conda/bin", "/usr/local/cuda/bin", "/root/.cargo/bin"})
 _SYSTEM_MANAGERS = {"apt", "apk", "dnf", "yum", "microdnf"}
 _PY_MANAGERS = {"pip", "uv-pip", "uv-sync", "poetry"}
+_NODE_MANAGERS = {"npm", "yarn", "pnpm"}
 _CONDA = {"conda", "mamba", "micromamba"}
 _MAX_DEPTH = 8
 
@@ -156,6 +157,8 @@ class StageModel:
     venvs: set[str] = field(default_factory=set)
     #: Python packages uninstalled later (``pip uninstall -y opencv-python``)
     removed: set[str] = field(default_factory=set)
+    #: node_modules folders (npm/yarn/pnpm installs), in the same form as :attr:`envs`
+    node_envs: list[PyEnv] = field(default_factory=list)
 
     def system_packages(self, before: int | None = None) -> dict[str, SysPackage]:
         """Distribution packages installed (and not removed) before event ``before`` (None: end)."""
@@ -243,11 +246,7 @@ def dockerfile_contexts(project: Project, path: str) -> list[str]:
     """Build contexts a Dockerfile is built with: those of the compose services that build it,
     else its own folder and the folders above it (nearest first)."""
     contexts: list[str] = []
-    try:
-        composes = project.compose_projects
-    except Exception:  # noqa: BLE001 - compose problems are reported by their own rules
-        composes = []
-    for compose in composes:
+    for compose in project.compose_projects:
         for service in compose.services.values():
             build = service.build
             if build is None or build.dockerfile != path or build.context is None:
@@ -293,6 +292,8 @@ class _Builder:
             inherited = self.model(parent, depth + 1)
             model.events.extend(inherited.events)
             model.envs.extend(PyEnv(e.location, list(e.installs), list(e.copies)) for e in inherited.envs)
+            model.node_envs.extend(PyEnv(e.location, list(e.installs), list(e.copies))
+                                   for e in inherited.node_envs)
             model.opaque.extend(inherited.opaque)
             model.conda_packages |= inherited.conda_packages
             model.copied_images.extend(inherited.copied_images)
@@ -430,6 +431,10 @@ class _Builder:
                 if name:
                     model.conda_packages.add(name)
             return
+        if manager in _NODE_MANAGERS:
+            if install.is_install:
+                self._node_install(model, stage, instruction, install, command, script, cwd, variables)
+            return
         if manager not in _PY_MANAGERS:
             return
         if manager in ("pip", "uv-pip") and install.action == "uninstall":
@@ -441,9 +446,11 @@ class _Builder:
         wheels_only = manager == "pip" and install.action == "wheel"
         if not install.is_install and not wheels_only:
             return
-        py = self._py_install(model, stage, instruction, install, command, script, cwd, variables, wheels_only)
+        py = self._py_install(model, stage, instruction, install, command, script, cwd, variables,
+                              wheels_only)
         self.seq += 1
-        model.events.append(_Event(self.seq, "py", install=install, instruction=instruction, py=py, stage=stage))
+        model.events.append(_Event(self.seq, "py", install=install, instruction=instruction, py=py,
+                                   stage=stage))
         for env in model.envs:
             if env.location == py.location and not env.copies:
                 env.installs.append(py)
@@ -465,7 +472,8 @@ class _Builder:
         for package in install.packages:
             expanded = _expand(package, variables, instruction.escape)
             index = words.index(package) if package in words else -1
-            span = self._word_span(instruction, script, command, index, install.span) if index >= 0 else install.span
+            span = (self._word_span(instruction, script, command, index, install.span) if index >= 0
+                    else install.span)
             for word in expanded.split() if expanded != package else [package]:
                 name = apt_name(word, manager)
                 if name is None:
@@ -485,8 +493,9 @@ class _Builder:
 
     # -- Python installs ----------------------------------------------------------------
 
-    def _py_install(self, model: StageModel, stage: Stage, instruction: Instruction, install: Install, command,
-                    script, cwd: str, variables: dict[str, str | None], wheels_only: bool) -> PyInstall:
+    def _py_install(self, model: StageModel, stage: Stage, instruction: Instruction, install: Install,
+                    command, script, cwd: str, variables: dict[str, str | None],
+                    wheels_only: bool) -> PyInstall:
         location = self._location(install, cwd, variables, wheels_only, model.venvs)
         py = PyInstall(install=install, stage=stage, instruction=instruction, cwd=cwd, location=location,
                        wheels_only=wheels_only)
@@ -545,7 +554,8 @@ class _Builder:
                 continue
             name, spec, marker = requirement
             index = words.index(package) if package in words else -1
-            span = self._word_span(instruction, script, command, index, install.span) if index >= 0 else install.span
+            span = (self._word_span(instruction, script, command, index, install.span) if index >= 0
+                    else install.span)
             py.packages.append(PyPackage(name, spec, span, "command", py, marker))
         return py
 
@@ -593,7 +603,8 @@ class _Builder:
             project_dir = install.option_value("--project", "--directory") or "."
             return _join(_join(cwd, project_dir), ".venv")
         if manager == "uv-pip":
-            if install.has_option("--system") or (variables.get("UV_SYSTEM_PYTHON") or "").lower() in ("1", "true"):
+            system = (variables.get("UV_SYSTEM_PYTHON") or "").lower() in ("1", "true")
+            if install.has_option("--system") or system:
                 return None
             python = value("--python", "-p")
             if python and python.startswith("/"):
@@ -634,14 +645,14 @@ class _Builder:
             if document.path not in py.manifests:
                 py.manifests.append(document.path)
         for requirement, _document in closure:
-            if requirement.kind not in ("pep508", "url", "vcs"):
+            if requirement.kind not in ("pep508", "url", "vcs") or not requirement.name:
                 continue
             spec = requirement.name + (f"[{','.join(requirement.extras)}]" if requirement.extras else "")
-            py.packages.append(PyPackage(_canonical(requirement.name), spec, requirement.span, "requirements", py,
-                                         requirement.marker))
+            py.packages.append(PyPackage(_canonical(requirement.name), spec, requirement.span, "requirements",
+                                         py, requirement.marker))
 
-    def _from_pyproject(self, py: PyInstall, stage: Stage, instruction: Instruction, folder: str, install: Install,
-                        extras: tuple[str, ...] | None, mode: str) -> None:
+    def _from_pyproject(self, py: PyInstall, stage: Stage, instruction: Instruction, folder: str,
+                        install: Install, extras: tuple[str, ...] | None, mode: str) -> None:
         relpath = self.context_file(stage, instruction, _join(folder, "pyproject.toml"))
         if relpath is None:
             return
@@ -653,12 +664,13 @@ class _Builder:
             if not requirement.name or requirement.kind == "path":
                 continue
             spec = requirement.name + (f"[{','.join(requirement.extras)}]" if requirement.extras else "")
-            py.packages.append(PyPackage(_canonical(requirement.name), spec, requirement.span, "pyproject", py,
-                                         requirement.marker))
+            py.packages.append(PyPackage(_canonical(requirement.name), spec, requirement.span, "pyproject",
+                                         py, requirement.marker))
 
     # -- files in the build context -----------------------------------------------------
 
-    def context_file(self, stage: Stage, instruction: Instruction, container: str, depth: int = 0) -> str | None:
+    def context_file(self, stage: Stage, instruction: Instruction, container: str,
+                     depth: int = 0) -> str | None:
         """The root-relative path of the build-context file at ``container`` when ``instruction``
         runs, following the COPY/ADD instructions (and bind mounts) that put it there."""
         from dockaudit.installs import run_mounts
@@ -679,7 +691,8 @@ class _Builder:
                     return found
         return self._through_copies(stage, instruction, container, depth)
 
-    def _through_copies(self, stage: Stage, before: Instruction | None, container: str, depth: int) -> str | None:
+    def _through_copies(self, stage: Stage, before: Instruction | None, container: str,
+                        depth: int) -> str | None:
         from dockaudit.link.services import lineage
 
         for member in lineage(stage):
@@ -782,21 +795,65 @@ class _Builder:
         dest_abs = _join(workdir, dest)
         origin = self.model(other, depth + 1)
         model.removed |= origin.removed
-        for env in origin.envs:
-            for raw in sources:
-                src = _join("/", raw)
-                location = _copied_location(env.location, src, dest_abs)
-                if location is False:
-                    continue
-                installs = [i for i in env.installs if i.packages or i.wheels_only]
-                if not installs:
-                    continue
-                model.envs.append(PyEnv(location if isinstance(location, str) else None, installs,
-                                        [instruction, *env.copies]))
-                break
+        for envs, into in ((origin.envs, model.envs), (origin.node_envs, model.node_envs)):
+            for env in envs:
+                for raw in sources:
+                    src = _join("/", raw)
+                    location = _copied_location(env.location, src, dest_abs)
+                    if location is False:
+                        continue
+                    installs = [i for i in env.installs if i.packages or i.wheels_only]
+                    if not installs:
+                        continue
+                    into.append(PyEnv(location if isinstance(location, str) else None, installs,
+                                      [instruction, *env.copies]))
+                    break
+
+    # -- npm / yarn / pnpm --------------------------------------------------------------
+
+    def _node_install(self, model: StageModel, stage: Stage, instruction: Instruction, install: Install,
+                      command, script, cwd: str, variables: dict[str, str | None]) -> None:
+        """Record the packages an npm/yarn/pnpm install puts into ``<cwd>/node_modules``."""
+        escape = instruction.escape
+        folder = cwd
+        prefix = install.option_value("--prefix", "--cwd", "-C", "--dir")
+        if prefix:
+            folder = _join(cwd, _expand(prefix, variables, escape))
+        py = PyInstall(install=install, stage=stage, instruction=instruction, cwd=folder,
+                       location=_join(folder, "node_modules"))
+        if install.has_option("--ignore-scripts"):
+            py.prebuilt_only = True  # no install scripts: nothing is compiled (nor downloaded)
+        words = command.words
+        explicit = [p for p in install.packages if p and "$" not in p and not p.startswith((".", "/"))]
+        for package in explicit:
+            name = package
+            if "@" in name[1:]:
+                name = name[0] + name[1:].split("@", 1)[0]
+            index = words.index(package) if package in words else -1
+            span = (self._word_span(instruction, script, command, index, install.span) if index >= 0
+                    else install.span)
+            py.packages.append(PyPackage(name.lower(), name, span, "command", py))
+        if not explicit or install.action == "ci":
+            relpath = self.context_file(stage, instruction, _join(folder, "package.json"))
+            document = self.project.document(relpath, "packagejson") if relpath else None
+            if document is not None:
+                py.manifests.append(relpath)
+                omit = set(_words_after(install, "--omit"))
+                production = (install.has_option("--production", "--prod", "-P")
+                              or "dev" in omit or (variables.get("NODE_ENV") or "") == "production")
+                sections = [document.dependencies, document.optional_dependencies]
+                if not production:
+                    sections.append(document.dev_dependencies)
+                for section in sections:
+                    for name, (_version, span) in section.items():
+                        py.packages.append(PyPackage(name.lower(), name, span, "package.json", py))
+        self.seq += 1
+        model.events.append(_Event(self.seq, "node", install=install, instruction=instruction, py=py,
+                                   stage=stage))
+        model.node_envs.append(PyEnv(py.location, [py]))
 
 
-def _copied_location(location: str | None, src: str, dest: str) -> str | None | bool:
+def _copied_location(location: str | None, src: str, dest: str) -> str | bool | None:
     """Where an environment at ``location`` lands when ``src`` is copied to ``dest``; False when
     the copy does not carry it."""
     if location == "?poetry":
@@ -824,7 +881,8 @@ def _canonical(name: str) -> str:
 def _split_local(word: str) -> tuple[str | None, tuple[str, ...] | None]:
     """``.`` / ``./svc[gpu]`` / ``/app`` → (path, extras); (None, None) for anything else."""
     text = word
-    if text.startswith(("git+", "http://", "https://", "file:")) or text.endswith((".whl", ".tar.gz", ".zip")):
+    if text.startswith(("git+", "http://", "https://", "file:")) or text.endswith(
+            (".whl", ".tar.gz", ".zip")):
         return None, None
     extras: tuple[str, ...] = ()
     match = re.fullmatch(r"(.*?)\[([^\]]*)\]", text)
@@ -883,7 +941,8 @@ def _pyproject_requirements(document: PyProject, install: Install, extras: tuple
                 out = []
             groups = only - {"main"}
         else:
-            groups = {g for g in document.poetry_groups if g not in without and (g not in optional or g in with_)}
+            groups = {g for g in document.poetry_groups
+                      if g not in without and (g not in optional or g in with_)}
         for group in groups:
             out.extend(document.poetry_groups.get(group, ()))
         return out
@@ -939,11 +998,7 @@ def deployed_stages(project: Project) -> list[tuple[str, Dockerfile, Stage]]:
     out: list[tuple[str, Dockerfile, Stage]] = []
     seen: set[tuple[str, int]] = set()
     built: set[str] = set()
-    try:
-        links = service_builds(project)
-    except Exception:  # noqa: BLE001 - compose problems are reported by their own rules
-        links = []
-    for link in links:
+    for link in service_builds(project):
         if link.dockerfile is None or link.dockerfile_path is None:
             continue
         built.add(link.dockerfile_path)

@@ -69,6 +69,10 @@ BUILTIN_ARGS = frozenset({
     "TARGETPLATFORM", "TARGETOS", "TARGETOSVERSION", "TARGETARCH", "TARGETVARIANT", "TARGETSTAGE",
 })
 KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
+#: instructions read per file; the rest is not checked (a DA001 says so). No real Dockerfile
+#: comes near this, and each instruction costs every rule some work: a 5 MB file of one-line
+#: RUNs would otherwise take minutes
+MAX_INSTRUCTIONS = 1_000
 
 _DIRECTIVE = re.compile(r"([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _HEREDOC_WORD = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$")
@@ -1032,6 +1036,11 @@ class _Parser:
                 continue
             inst, index = self._instruction(index)
             if inst is not None:
+                if len(instructions) == MAX_INSTRUCTIONS:
+                    self.diagnostics.append(_error(
+                        inst.keyword_span, f"more than {MAX_INSTRUCTIONS:,} instructions: dockaudit stops "
+                        "reading this Dockerfile here; the rest of the file is not checked"))
+                    break
                 instructions.append(inst)
         return self._assemble(instructions)
 
