@@ -757,6 +757,14 @@ def _entrypoint_passes_args(target: RunTarget, words: list[str]) -> bool | None:
     return '"$@"' in source.text or "$@" in source.text
 
 
+def _guarded(check, *args) -> list[Finding]:
+    """Run ``check(*args)``; a pathologically nested input (RecursionError) yields nothing."""
+    try:
+        return list(check(*args))
+    except RecursionError:
+        return []
+
+
 # --- DA501 -----------------------------------------------------------------------------------
 
 
@@ -858,48 +866,53 @@ def command_not_in_image(project: Project) -> Iterator[Finding]:
     """
     seen: set[tuple] = set()
     for target in _run_targets(project):
-        started = _start_words(target)
-        if started is None:
+        yield from _guarded(_da501_target, target, seen)
+
+
+def _da501_target(target: RunTarget, seen: set[tuple]) -> Iterator[Finding]:
+    """One run target of DA501."""
+    started = _start_words(target)
+    if started is None:
+        return
+    words, fallback, _wrappers = started
+    cap: Severity | None = None
+    program = words[0]
+    if ("/" in program or program.endswith(".sh")) and len(words) > 1 and _is_script(program):
+        passes = _entrypoint_passes_args(target, words)
+        needs = command_needs(words[:1], target.workdir)
+        if passes:
+            needs += command_needs(words[1:], target.workdir)
+            cap = Severity.WARNING
+    else:
+        needs = command_needs(words, target.workdir)
+    for need in needs:
+        if _runtime_mount_hides(target, need):
             continue
-        words, fallback, _wrappers = started
-        cap: Severity | None = None
-        program = words[0]
-        if ("/" in program or program.endswith(".sh")) and len(words) > 1 and _is_script(program):
-            passes = _entrypoint_passes_args(target, words)
-            needs = command_needs(words[:1], target.workdir)
-            if passes:
-                needs += command_needs(words[1:], target.workdir)
-                cap = Severity.WARNING
+        if need.kind == "exe":
+            presence = _check_executable(target, need)
+            subject = f"`{posixpath.basename(need.name)}`" if "/" not in need.name else need.name
+        elif need.kind == "npx":
+            presence = target.contents.node_bin(need.name, need.cwd)
+            subject = f"the {need.name} CLI"
+            if presence.state == NO and need.extra.get("yes"):
+                # `npx --yes` asks for the download: still fragile offline, but on purpose
+                presence = Presence(LIKELY_NO, presence.reason, presence.related)
+        elif need.kind == "py-module":
+            packages = python_module_packages(need.name)
+            if packages is None:
+                continue
+            presence = target.contents.python_package(packages)
+            subject = f"the Python module {need.name}"
         else:
-            needs = command_needs(words, target.workdir)
-        for need in needs:
-            if _runtime_mount_hides(target, need):
-                continue
-            if need.kind == "exe":
-                presence = _check_executable(target, need)
-                subject = f"`{posixpath.basename(need.name)}`" if "/" not in need.name else need.name
-            elif need.kind == "npx":
-                presence = target.contents.node_bin(need.name, need.cwd)
-                subject = f"the {need.name} CLI"
-                if presence.state == NO and need.extra.get("yes"):
-                    # `npx --yes` asks for the download: still fragile offline, but on purpose
-                    presence = Presence(LIKELY_NO, presence.reason, presence.related)
-            elif need.kind == "py-module":
-                packages = python_module_packages(need.name)
-                if packages is None:
-                    continue
-                presence = target.contents.python_package(packages)
-                subject = f"the Python module {need.name}"
-            else:
-                continue
-            if presence.state not in (NO, LIKELY_NO):
-                continue
-            span, written = _word_span(target, need.word, fallback)
-            key = (span, need.kind, need.name)
-            if key in seen:
-                continue
-            seen.add(key)
-            yield _command_finding(target, need, presence, span, written, subject, cap)
+            continue
+        if presence.state not in (NO, LIKELY_NO):
+            continue
+        span, written = _word_span(target, need.word, fallback)
+        key = (span, need.kind, need.name)
+        if key in seen:
+            continue
+        seen.add(key)
+        yield _command_finding(target, need, presence, span, written, subject, cap)
 
 
 def _runtime_mount_hides(target: RunTarget, need: Need) -> bool:
@@ -1247,43 +1260,48 @@ def command_file_not_in_image(project: Project) -> Iterator[Finding]:
     """
     seen: set[tuple] = set()
     for target in _run_targets(project):
-        started = _start_words(target)
-        if started is None:
-            continue
-        words, fallback, _wrappers = started
-        if ("/" in words[0] or words[0].endswith(".sh")) and _is_script(words[0]):
-            if _entrypoint_passes_args(target, words) and len(words) > 1:
-                needs = command_needs(words[1:], target.workdir)
-                cap: Severity | None = Severity.WARNING
-            else:
-                continue
+        yield from _guarded(_da502_target, target, seen)
+
+
+def _da502_target(target: RunTarget, seen: set[tuple]) -> Iterator[Finding]:
+    """One run target of DA502."""
+    started = _start_words(target)
+    if started is None:
+        return
+    words, fallback, _wrappers = started
+    if ("/" in words[0] or words[0].endswith(".sh")) and _is_script(words[0]):
+        if _entrypoint_passes_args(target, words) and len(words) > 1:
+            needs = command_needs(words[1:], target.workdir)
+            cap: Severity | None = Severity.WARNING
         else:
-            needs = command_needs(words, target.workdir)
-            cap = None
-        for need in needs:
-            if need.kind in ("exe", "npx", "py-module"):
-                continue
-            result = _file_need(target, need)
-            if result is None:
-                continue
-            presence, what, fix, related = result
-            span, _written = _word_span(target, need.word, fallback)
-            key = (span, need.kind, what)
-            if key in seen:
-                continue
-            seen.add(key)
-            reason = presence.reason or _copied_summary(target)
-            message = (
-                f"{target.who} runs `{need.command}`, which needs {what}, but it never reaches "
-                f"{target.where}: {reason}"
-            )
-            yield Finding(
-                span=span,
-                message=message,
-                related=tuple(_dedupe([*related, *presence.related, *_target_related(target)])[:6]),
-                fix=fix,
-                severity=_severity(presence, cap),
-            )
+            return
+    else:
+        needs = command_needs(words, target.workdir)
+        cap = None
+    for need in needs:
+        if need.kind in ("exe", "npx", "py-module"):
+            continue
+        result = _file_need(target, need)
+        if result is None:
+            continue
+        presence, what, fix, related = result
+        span, _written = _word_span(target, need.word, fallback)
+        key = (span, need.kind, what)
+        if key in seen:
+            continue
+        seen.add(key)
+        reason = presence.reason or _copied_summary(target)
+        message = (
+            f"{target.who} runs `{need.command}`, which needs {what}, but it never reaches "
+            f"{target.where}: {reason}"
+        )
+        yield Finding(
+            span=span,
+            message=message,
+            related=tuple(_dedupe([*related, *presence.related, *_target_related(target)])[:6]),
+            fix=fix,
+            severity=_severity(presence, cap),
+        )
 
 
 # --- DA503 -----------------------------------------------------------------------------------
@@ -1364,6 +1382,60 @@ def _healthcheck_fix(name: str, facts, stage_label: str) -> str:
     return f"install {name} in {stage_label} ({install}){alternative}"
 
 
+def _da503_target(target: RunTarget, seen: set[tuple]) -> Iterator[Finding]:
+    """One run target of DA503."""
+    service = target.service
+    checks: list[tuple[list[list[str]], Span, str, Instruction | None]] = []
+    healthcheck = service.healthcheck if service is not None else None
+    if isinstance(healthcheck, dict) and (healthcheck.get("disable") is True or "test" in healthcheck):
+        if healthcheck.get("disable") is True:
+            return
+        commands = _healthcheck_commands(healthcheck.get("test"))
+        if commands is None:
+            return
+        assert service is not None
+        checks.append(
+            (
+                commands,
+                service.value_span_of("healthcheck", "test"),
+                f"the healthcheck of service {service.name!r}",
+                None,
+            )
+        )
+    else:
+        inst = _dockerfile_healthcheck(target.stage)
+        if inst is None:
+            return
+        label = f"the HEALTHCHECK of {target.dockerfile_path}"
+        if service is not None:
+            label += f" (used by service {service.name!r})"
+        checks.append((_instruction_commands(inst), inst.span, label, inst))
+    for commands, span, label, inst in checks:
+        for tool in _tools_in(commands):
+            if "/" in tool:
+                tool = posixpath.basename(tool)
+            if _runtime_mount_hides(target, Need("exe", tool, tool, target.workdir, tool)):
+                continue
+            presence = target.contents.executable(tool)
+            if presence.state not in (NO, LIKELY_NO):
+                continue
+            where = inst.locate(tool) if inst is not None else span
+            key = (where, tool)
+            if key in seen:
+                continue
+            seen.add(key)
+            yield Finding(
+                span=where,
+                message=(
+                    f"{label} runs {tool}, but {target.where} has no {tool}: {presence.reason}. The "
+                    "check fails every time and the container is reported unhealthy"
+                ),
+                related=tuple(_dedupe([*presence.related, *_target_related(target)])[:5]),
+                fix=_healthcheck_fix(tool, target.contents.facts, target.stage.label),
+                severity=_severity(presence),
+            )
+
+
 @rule("DA503")
 def healthcheck_tool_missing(project: Project) -> Iterator[Finding]:
     """A healthcheck calls a program the image does not have.
@@ -1380,56 +1452,7 @@ def healthcheck_tool_missing(project: Project) -> Iterator[Finding]:
 
     seen: set[tuple] = set()
     for target in _run_targets(project):
-        service = target.service
-        checks: list[tuple[list[list[str]], Span, str, Instruction | None]] = []
-        healthcheck = service.healthcheck if service is not None else None
-        if isinstance(healthcheck, dict) and (healthcheck.get("disable") is True or "test" in healthcheck):
-            if healthcheck.get("disable") is True:
-                continue
-            commands = _healthcheck_commands(healthcheck.get("test"))
-            if commands is None:
-                continue
-            assert service is not None
-            checks.append(
-                (
-                    commands,
-                    service.value_span_of("healthcheck", "test"),
-                    f"the healthcheck of service {service.name!r}",
-                    None,
-                )
-            )
-        else:
-            inst = _dockerfile_healthcheck(target.stage)
-            if inst is None:
-                continue
-            label = f"the HEALTHCHECK of {target.dockerfile_path}"
-            if service is not None:
-                label += f" (used by service {service.name!r})"
-            checks.append((_instruction_commands(inst), inst.span, label, inst))
-        for commands, span, label, inst in checks:
-            for tool in _tools_in(commands):
-                if "/" in tool:
-                    tool = posixpath.basename(tool)
-                if _runtime_mount_hides(target, Need("exe", tool, tool, target.workdir, tool)):
-                    continue
-                presence = target.contents.executable(tool)
-                if presence.state not in (NO, LIKELY_NO):
-                    continue
-                where = inst.locate(tool) if inst is not None else span
-                key = (where, tool)
-                if key in seen:
-                    continue
-                seen.add(key)
-                yield Finding(
-                    span=where,
-                    message=(
-                        f"{label} runs {tool}, but {target.where} has no {tool}: {presence.reason}. The "
-                        "check fails every time and the container is reported unhealthy"
-                    ),
-                    related=tuple(_dedupe([*presence.related, *_target_related(target)])[:5]),
-                    fix=_healthcheck_fix(tool, target.contents.facts, target.stage.label),
-                    severity=_severity(presence),
-                )
+        yield from _guarded(_da503_target, target, seen)
     for service, image in _external_services(project):
         healthcheck = service.healthcheck
         if not isinstance(healthcheck, dict) or healthcheck.get("disable") is True:

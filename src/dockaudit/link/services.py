@@ -103,6 +103,8 @@ def _stages_of(stage: Stage) -> list[Stage]:
     if document is not None:
         return list(document.stages)
     stages = getattr(stage, "all_stages", None)
+    if not stages and stage.dockerfile is not None:
+        stages = stage.dockerfile.stages
     return list(stages) if stages else []
 
 
