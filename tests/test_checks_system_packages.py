@@ -341,3 +341,28 @@ def test_never_crashes_on_odd_input(scan):
     }
     result = scan(files, select=IDS)
     assert not [f for f in result.findings if f.rule == "DA000"]
+
+
+# --- DA705 ---------------------------------------------------------------------------------------
+
+
+def test_canvas_on_alpine_with_yarn_and_explicit_install(scan):
+    files = {
+        "Dockerfile": ("FROM node:20-alpine\nWORKDIR /app\nCOPY package.json yarn.lock ./\n"
+                       "RUN yarn install --frozen-lockfile --production\n"
+                       "RUN npm install -g canvas@2.11.2\n"),
+        "package.json": '{"dependencies": {"canvas": "^2.11.2"}, "devDependencies": {"jest": "^29"}}\n',
+    }
+    found = hits(scan(files, select=("DA705",)), "DA705")
+    assert sorted((f.span.path, f.span.line) for f in found) == [("Dockerfile", 5), ("package.json", 1)]
+    assert all(f.severity == Severity.WARNING for f in found)
+    assert "cairo-dev" in found[0].message
+
+
+def test_canvas_dev_dependency_omitted_and_ignore_scripts(scan):
+    files = {
+        "Dockerfile": ("FROM node:20-alpine\nWORKDIR /app\nCOPY package.json ./\nRUN npm ci --omit=dev\n"
+                       "RUN npm ci --ignore-scripts\n"),
+        "package.json": '{"devDependencies": {"canvas": "^2.11.2"}}\n',
+    }
+    assert hits(scan(files, select=("DA705",)), "DA705") == []

@@ -427,7 +427,7 @@ ESC_SEQUENCES = {
     "markup": "[bold red]x[/] [link=https://evil.example]y[/link]",
 }
 #: what must never reach a terminal from a file (our own colours are plain SGR ``ESC [ ... m``)
-_UNSAFE_OUTPUT = re.compile(r"\x1b(?!\[[0-9;]*m)|[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f"
+_UNSAFE_OUTPUT = re.compile(r"\x1b(?!\[[0-9;]*m)|[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f-\x9f\u061c\u200e\u200f"
                             r"\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
 

@@ -6,13 +6,14 @@ Unknown rule ids are not fatal: they become DA003 findings at the line that name
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockaudit import _toml
 from dockaudit.findings import Finding, Severity
-from dockaudit.source import Span
+from dockaudit.source import MAX_FILE_BYTES, Span
 
 CONFIG_NAMES = (".dockaudit.toml", "dockaudit.toml")
 
@@ -74,15 +75,23 @@ class Config:
     diagnostics: list[Finding] = field(default_factory=list)
 
 
+def _inside(path: Path, root: Path) -> bool:
+    """Is ``path`` a file that resolves inside ``root``? (A symlink out of the root is not read.)"""
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    return path.is_file() and (real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep))
+
+
 def find_config(root: Path) -> tuple[Path, str] | None:
     """The config file of a scanned root and the table to read (``""`` or ``tool.dockaudit``)."""
     for name in CONFIG_NAMES:
         candidate = root / name
-        if candidate.is_file():
+        if _inside(candidate, root):
             return candidate, ""
     pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
+    if _inside(pyproject, root):
         try:
+            if pyproject.stat().st_size > MAX_FILE_BYTES:
+                return None
             text = pyproject.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             return None
@@ -121,8 +130,55 @@ def _where(error) -> str:
     return ".".join(parts) if parts else "(top level)"
 
 
+#: the schema keywords :func:`_conforms` understands; a schema using any other goes to jsonschema
+_CHEAP_KEYWORDS = frozenset({"$schema", "type", "properties", "additionalProperties", "items", "enum",
+                             "minLength", "pattern"})
+_CHEAP_TYPES = {"object": dict, "array": list, "string": str}
+
+
+def _conforms(instance: object, schema: dict) -> bool:
+    """A quick check of ``instance`` against ``schema``, read the way jsonschema reads it.
+
+    True only when jsonschema would certainly find no error; False when it may find one (or the
+    schema uses a keyword this check does not know), and then :func:`validate` asks jsonschema,
+    which stays the authority for the message. Importing jsonschema costs more than a whole
+    small scan, and a valid config is the common case.
+    """
+    if not isinstance(schema, dict) or not schema.keys() <= _CHEAP_KEYWORDS:
+        return False
+    if "type" in schema:
+        expected = _CHEAP_TYPES.get(schema["type"])
+        if expected is None or not isinstance(instance, expected):
+            return False
+    if "enum" in schema:
+        choices = schema["enum"]
+        if not (isinstance(instance, str) and all(isinstance(c, str) for c in choices)):
+            return False
+        if instance not in choices:
+            return False
+    if isinstance(instance, str):
+        if len(instance) < schema.get("minLength", 0):
+            return False
+        if "pattern" in schema and not re.search(schema["pattern"], instance):
+            return False
+    if isinstance(instance, dict):
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key, value in instance.items():
+            if key in properties:
+                if not _conforms(value, properties[key]):
+                    return False
+            elif extra is False or (extra is not True and not _conforms(value, extra)):
+                return False
+    if isinstance(instance, list) and "items" in schema:
+        return all(_conforms(item, schema["items"]) for item in instance)
+    return True
+
+
 def validate(data: dict, origin: str) -> None:
     """Raise :class:`ConfigError` naming the first schema violation and its key."""
+    if _conforms(data, SCHEMA):
+        return
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(SCHEMA)
@@ -140,17 +196,21 @@ def load_config(path: Path, table: str = "", display: str | None = None, root: P
     """Read, validate and interpret one config file."""
     shown = display or path.name
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(f"{shown}: over the {MAX_FILE_BYTES // 1048576} MB limit; not a config file")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{shown}: cannot read config ({exc})") from None
     try:
         data = _toml.loads(text)
+        if table:
+            for part in table.split("."):
+                data = data.get(part, {}) if isinstance(data, dict) else {}
+        validate(data, shown)
     except _toml.TOMLDecodeError as exc:
         raise ConfigError(f"{shown}: not valid TOML ({exc})") from None
-    if table:
-        for part in table.split("."):
-            data = data.get(part, {}) if isinstance(data, dict) else {}
-    validate(data, shown)
+    except RecursionError:
+        raise ConfigError(f"{shown}: nested too deeply to read") from None
     return interpret(data, text, shown)
 
 

@@ -89,12 +89,24 @@ class Tree:
         relpath = relpath.strip("/") or "."
         return relpath == "." or relpath in self.dirs or relpath in self.skipped
 
+    #: folder -> the files below it, in ``files`` order; built on first use, rebuilt when
+    #: ``files`` has grown (the audit adds the config file after the walk)
+    _below: dict[str, list[str]] | None = field(default=None, init=False, repr=False, compare=False)
+    _below_count: int = field(default=-1, init=False, repr=False, compare=False)
+
     def under(self, folder: str) -> list[str]:
         """Files below ``folder`` ('.' for all)."""
         if folder in (".", ""):
             return list(self.files)
-        prefix = folder.rstrip("/") + "/"
-        return [p for p in self.files if p.startswith(prefix)]
+        if self._below is None or self._below_count != len(self.files):
+            below: dict[str, list[str]] = {}
+            for path in self.files:
+                slash = path.find("/")
+                while slash != -1:
+                    below.setdefault(path[:slash], []).append(path)
+                    slash = path.find("/", slash + 1)
+            self._below, self._below_count = below, len(self.files)
+        return list(self._below.get(folder.rstrip("/"), ()))
 
     def size_under(self, folder: str) -> int:
         return sum(self.files[p] for p in self.under(folder))

@@ -190,15 +190,20 @@ def _wanted(rule_id: str, info: RuleInfo | None, config: Config) -> bool:
     return not _wanted_any(rule_id, config.ignore)
 
 
-def run(project: Project, config: Config, debug: bool = False) -> list[Finding]:
-    """Run every selected rule over ``project``; returns findings sorted by position."""
+def run(project: Project, config: Config, debug: bool = False,
+        on_rule: Callable[[str, int], None] | None = None) -> list[Finding]:
+    """Run every selected rule over ``project``; returns findings sorted by position.
+
+    ``on_rule(rule_id, total)`` is called before each selected rule runs (a progress display).
+    """
     catalog = load_catalog()
     registry = load_checks()
     raw: list[Finding] = list(project.diagnostics)
-    for rule_id, func in registry.items():
-        info = catalog.get(rule_id)
-        if not _wanted(rule_id, info, config):
-            continue
+    selected = [(rule_id, func) for rule_id, func in registry.items()
+                if _wanted(rule_id, catalog.get(rule_id), config)]
+    for rule_id, func in selected:
+        if on_rule is not None:
+            on_rule(rule_id, len(selected))
         try:
             for finding in func(project):
                 finding.rule = rule_id

@@ -30,13 +30,14 @@ not to the image check.
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import datetime as _dt
 import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal
 
 from packaging.version import InvalidVersion, Version
@@ -360,6 +361,30 @@ def _parsed_cuda_tags() -> tuple[tuple[str, str, tuple[int, ...], Mapping[str, s
     return tuple(out)
 
 
+@cache
+def _cuda_tag_features() -> tuple[tuple[Any, ...], ...]:
+    """Per published tag, the parts :func:`nearest_cuda_tags` weighs, computed once: tag, EOL?,
+    release, extra, has cuDNN?, TensorRT?, flavour, OS, OS version and that version as a float."""
+    out = []
+    for tag, state, version, parts in _parsed_cuda_tags():
+        extra = parts["extra"]
+        out.append(
+            (
+                tag,
+                state == "eol",
+                version,
+                extra,
+                bool(extra and extra.startswith("cudnn")),
+                extra == "tensorrt",
+                parts["flavour"],
+                parts["os"],
+                parts["os_version"],
+                float(parts["os_version"] or 0),
+            )
+        )
+    return tuple(out)
+
+
 def _version_distance(a: tuple[int, ...], b: tuple[int, ...]) -> float:
     a3 = (*a, 0, 0, 0)[:3]
     b3 = (*b, 0, 0, 0)[:3]
@@ -379,49 +404,81 @@ def nearest_cuda_tags(tag: str, n: int = 3) -> list[str]:
     its version, the flavour; supported tags win ties over EOL ones.
     ``12.1.1-cudnn-runtime-ubuntu22.04`` -> ``12.1.1-cudnn8-runtime-ubuntu22.04`` first.
     """
-    index = _cuda_index()
-    text = _cuda_tag_text(tag)
     if n <= 0:
         return []
+    return list(_nearest_cuda_tags(_cuda_tag_text(tag), n))
+
+
+@lru_cache(maxsize=512)
+def _nearest_cuda_tags(text: str, n: int) -> tuple[str, ...]:
+    """:func:`nearest_cuda_tags` of a bare tag, memoised (a project names the same tags often)."""
+    index = _cuda_index()
     if text in index.status:
-        return [text][:n]
+        return (text,)
     wanted = _CUDA_TAG_RE.fullmatch(text)
     if not wanted:
-        return difflib.get_close_matches(text, list(index.status), n=n, cutoff=0.5)
+        return tuple(difflib.get_close_matches(text, list(index.status), n=n, cutoff=0.5))
     want_version = _release(wanted["version"]) or ()
-    want_cudnn = bool(wanted["extra"] and wanted["extra"].startswith("cudnn"))
+    want_extra, want_flavour, want_os = wanted["extra"], wanted["flavour"], wanted["os"]
+    want_os_version = wanted["os_version"]
+    want_os_float = float(want_os_version)
+    want_cudnn = bool(want_extra and want_extra.startswith("cudnn"))
+    want_trt = want_extra == "tensorrt"
+    distances: dict[tuple[int, ...], float] = {}
     costs: list[tuple[float, str]] = []
-    for candidate, state, version, parts in _parsed_cuda_tags():
-        cost = _version_distance(want_version, version)
-        has_cudnn = bool(parts["extra"] and parts["extra"].startswith("cudnn"))
-        if has_cudnn != want_cudnn or (parts["extra"] == "tensorrt") != (wanted["extra"] == "tensorrt"):
+    for (
+        candidate,
+        eol,
+        version,
+        extra,
+        has_cudnn,
+        trt,
+        flavour,
+        os_name,
+        os_version,
+        os_float,
+    ) in _cuda_tag_features():
+        cost = distances.get(version)
+        if cost is None:
+            cost = distances[version] = _version_distance(want_version, version)
+        # the same additions in the same order as ever, so that ties stay ties
+        if has_cudnn != want_cudnn or trt != want_trt:
             cost += 3.0
-        elif parts["extra"] != wanted["extra"]:
+        elif extra != want_extra:
             cost += 0.5
-        if parts["flavour"] != wanted["flavour"]:
-            cost += 1.5 if {parts["flavour"], wanted["flavour"]} == {"runtime", "devel"} else 2.0
-        if parts["os"] != wanted["os"]:
+        if flavour != want_flavour:
+            cost += 1.5 if {flavour, want_flavour} == {"runtime", "devel"} else 2.0
+        if os_name != want_os:
             cost += 4.0
-        elif parts["os_version"] != wanted["os_version"]:
-            cost += 1.5 + 0.05 * abs(float(parts["os_version"]) - float(wanted["os_version"]))
-        if state == "eol":
+        elif os_version != want_os_version:
+            cost += 1.5 + 0.05 * abs(os_float - want_os_float)
+        if eol:
             cost += 0.25
         costs.append((cost, candidate))
     costs.sort()
     if not costs:
-        return []
-    # string similarity only breaks ties among the candidates that can make the cut
+        return ()
+    # string similarity only breaks ties among the candidates that can make the cut: rank them by
+    # (cost, -similarity, tag), computing the exact similarity only while its cheap upper bound
+    # (quick_ratio) can still beat the n-th best found so far
     cutoff = costs[min(n, len(costs)) - 1][0]
-    finalists = [(cost, c) for cost, c in costs if cost <= cutoff + 1e-9]
-
-    def rank(item: tuple[float, str]) -> tuple[float, float, str]:
-        return (item[0], -difflib.SequenceMatcher(None, text, item[1]).ratio(), item[1])
-
-    return [c for _, c in sorted(finalists, key=rank)[:n]]
-
-
-# --------------------------------------------------------------------------------------------
-# CUDA toolkit <-> driver
+    matcher = difflib.SequenceMatcher(None, text, "")
+    bounded = []
+    for cost, candidate in costs:
+        if cost > cutoff + 1e-9:
+            break
+        matcher.set_seq2(candidate)
+        bounded.append((cost, -matcher.quick_ratio(), candidate))
+    bounded.sort()
+    best: list[tuple[float, float, str]] = []
+    for cost, negative_bound, candidate in bounded:
+        if len(best) >= n and (cost, negative_bound) > best[-1][:2]:
+            break
+        matcher.set_seq2(candidate)
+        bisect.insort(best, (cost, -matcher.ratio(), candidate))
+        if len(best) > n:
+            best.pop()
+    return tuple(candidate for _, _, candidate in best)
 
 
 @dataclass(frozen=True)

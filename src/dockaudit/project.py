@@ -82,6 +82,10 @@ class Project:
 
     # --- loading ---------------------------------------------------------------------------
 
+    @cached_property
+    def _real_root(self) -> str:
+        return os.path.realpath(self.root)
+
     def source(self, relpath: str) -> SourceFile | None:
         """Decode a file once; an unreadable file becomes a DA002 finding and None."""
         if relpath in self.sources:
@@ -90,7 +94,7 @@ class Project:
             return None
         abspath = self.root / relpath
         real = os.path.realpath(abspath)
-        real_root = os.path.realpath(self.root)
+        real_root = self._real_root
         if not (real == real_root or real.startswith(real_root + os.sep)):
             return None
         try:
@@ -134,6 +138,15 @@ class Project:
         self.diagnostics.extend(getattr(document, "diagnostics", ()))
         self._documents[key] = document
         return document
+
+    def adopt(self, relpath: str, kind: str, source: SourceFile | None, document: Any,
+              diagnostics: list[Finding]) -> None:
+        """Take the result of :meth:`document` computed by a worker process (``--jobs``)."""
+        if source is not None:
+            self.sources[relpath] = source
+            self.kinds.setdefault(relpath, kind)
+        self.diagnostics.extend(diagnostics)
+        self._documents[(relpath, kind)] = document
 
     def documents_of(self, kind: str) -> dict[str, Any]:
         """Every discovered file of ``kind``, parsed."""

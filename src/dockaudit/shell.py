@@ -84,49 +84,60 @@ class _Token:
 
 def _skip_balanced(s: str, i: int, open_ch: str, close_ch: str) -> int:
     """From just after an opening ``(`` or ``{``, the index after its match (quotes respected)."""
+    return _skip_nested(s, i, ["b", open_ch, close_ch, 1])
+
+
+def _skip_double(s: str, i: int) -> int:
+    """From just after an opening ``"``, the index after the closing one."""
+    return _skip_nested(s, i, ["d", "", "", 0])
+
+
+def _skip_nested(s: str, i: int, frame: list) -> int:
+    """The end of ``$(...)``/``${...}`` (frame ``["b", open, close, depth]``) or of a double-quoted
+    string (``["d", ...]``), which nest in each other; an explicit stack, not recursion, so that
+    ``"$("$("...`` thousands deep cannot overflow Python's stack."""
     n = len(s)
-    depth = 1
+    stack = [frame]
     while i < n:
         ch = s[i]
         if ch == "\\":
             i += 2
+            continue
+        if ch == "`":
+            i = _skip_backtick(s, i + 1)
+            continue
+        top = stack[-1]
+        if top[0] == "d":
+            if ch == '"':
+                stack.pop()
+                i += 1
+                if not stack:
+                    return i
+                continue
+            if ch == "$" and i + 1 < n and s[i + 1] in "({":
+                stack.append(["b", s[i + 1], ")" if s[i + 1] == "(" else "}", 1])
+                i += 2
+                continue
+            i += 1
             continue
         if ch == "'":
             end = s.find("'", i + 1)
             i = n if end == -1 else end + 1
             continue
         if ch == '"':
-            i = _skip_double(s, i + 1)
+            stack.append(["d", "", "", 0])
+            i += 1
             continue
-        if ch == "`":
-            i = _skip_backtick(s, i + 1)
-            continue
-        if ch == open_ch:
-            depth += 1
-        elif ch == close_ch:
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return n
-
-
-def _skip_double(s: str, i: int) -> int:
-    """From just after an opening ``"``, the index after the closing one."""
-    n = len(s)
-    while i < n:
-        ch = s[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == '"':
-            return i + 1
-        if ch == "$" and i + 1 < n and s[i + 1] in "({":
-            i = _skip_balanced(s, i + 2, s[i + 1], ")" if s[i + 1] == "(" else "}")
-            continue
-        if ch == "`":
-            i = _skip_backtick(s, i + 1)
-            continue
+        if ch == top[1]:
+            top[3] += 1
+        elif ch == top[2]:
+            top[3] -= 1
+            if top[3] == 0:
+                stack.pop()
+                i += 1
+                if not stack:
+                    return i
+                continue
         i += 1
     return n
 

@@ -111,11 +111,11 @@ def apt_lists_not_removed(project: Project) -> Iterator[Finding]:
                 update = updates[0]
                 yield Finding(
                     span=update.span,
-                    message=(f"`{_label(update.words)}` downloads the package lists into this layer and the RUN "
-                             "never deletes them: they ship in the image (removing them in a later RUN does not "
-                             "help)"),
-                    fix="End the same RUN with `&& rm -rf /var/lib/apt/lists/*`, or mount the lists as a cache: "
-                        "`RUN --mount=type=cache,target=/var/lib/apt,sharing=locked ...`.",
+                    message=(f"`{_label(update.words)}` downloads the package lists into this layer and the "
+                             "RUN never deletes them: they ship in the image (removing them in a later RUN "
+                             "does not help)"),
+                    fix="End the same RUN with `&& rm -rf /var/lib/apt/lists/*`, or mount the lists as a "
+                        "cache: `RUN --mount=type=cache,target=/var/lib/apt,sharing=locked ...`.",
                 )
 
 
@@ -160,8 +160,8 @@ def apt_no_install_recommends(project: Project) -> Iterator[Finding]:
                         span=install.span,
                         message=(f"`{_label(install.words)}` also installs every recommended package: add "
                                  "`--no-install-recommends` and name what you need"),
-                        fix="`apt-get install -y --no-install-recommends <packages>`; add back explicitly any "
-                            "recommended package the app turns out to need.",
+                        fix="`apt-get install -y --no-install-recommends <packages>`; add back explicitly "
+                            "any recommended package the app turns out to need.",
                     )
 
 
@@ -195,7 +195,7 @@ def apt_install_without_update(project: Project) -> Iterator[Finding]:
     frozen in that cached layer, and fails once the mirror drops the old versions. Also
     ``apt-get upgrade`` without an update upgrades nothing. Run update and install in the same RUN.
     """
-    for path, document in _dockerfiles(project):
+    for _path, document in _dockerfiles(project):
         for stage in document.stages:
             for facts in _runs(stage):
                 seen_update = False
@@ -216,14 +216,15 @@ def apt_install_without_update(project: Project) -> Iterator[Finding]:
 
 def _without_update(stage: Stage, inst: Instruction, install: Install) -> Finding:
     earlier, removed = _earlier_updates(stage, inst)
-    fix = "Run the update in the same RUN: `RUN apt-get update && apt-get install -y --no-install-recommends " \
+    fix = "Run the update in the same RUN: `RUN apt-get update && apt-get install -y " \
+          "--no-install-recommends " \
           "<packages> && rm -rf /var/lib/apt/lists/*`."
     if earlier is not None and not removed:
         return Finding(
             span=install.span,
             message=(f"`{_label(install.words)}` relies on the package lists of an earlier layer (line "
-                     f"{earlier.span.line}): that layer is cached, so later builds install from stale lists and "
-                     "fail when the mirror no longer has those versions"),
+                     f"{earlier.span.line}): that layer is cached, so later builds install from stale lists "
+                     "and fail when the mirror no longer has those versions"),
             related=(Related(earlier.span, "apt-get update runs in this separate RUN"),),
             fix=fix,
             severity=Severity.WARNING,
@@ -231,9 +232,9 @@ def _without_update(stage: Stage, inst: Instruction, install: Install) -> Findin
     if earlier is not None and removed:
         return Finding(
             span=install.span,
-            message=(f"`{_label(install.words)}` runs after the package lists were deleted (the update on line "
-                     f"{earlier.span.line} is followed by `rm -rf /var/lib/apt/lists/*`): apt cannot find any "
-                     "package and the build fails"),
+            message=(f"`{_label(install.words)}` runs after the package lists were deleted (the update on "
+                     f"line {earlier.span.line} is followed by `rm -rf /var/lib/apt/lists/*`): apt cannot "
+                     "find any package and the build fails"),
             related=(Related(earlier.span, "the lists are downloaded and removed here"),),
             fix=fix,
             severity=Severity.ERROR,
@@ -243,15 +244,16 @@ def _without_update(stage: Stage, inst: Instruction, install: Install) -> Findin
         return Finding(
             span=install.span,
             message=(f"`{_label(install.words)}` without `apt-get update` in the same RUN: the "
-                     f"`{stage.external_image}` image ships with empty package lists, so apt cannot locate the "
-                     "packages and the build fails"),
+                     f"`{stage.external_image}` image ships with empty package lists, so apt cannot locate "
+                     "the packages and the build fails"),
             fix=fix,
             severity=Severity.ERROR,
         )
     return Finding(
         span=install.span,
-        message=(f"`{_label(install.words)}` without `apt-get update` in the same RUN: it depends on whatever "
-                 "package lists the base image happens to carry (official Debian/Ubuntu images carry none)"),
+        message=(f"`{_label(install.words)}` without `apt-get update` in the same RUN: it depends on "
+                 "whatever package lists the base image happens to carry (official Debian/Ubuntu images "
+                 "carry none)"),
         fix=fix,
         severity=Severity.WARNING,
     )
@@ -275,15 +277,17 @@ def apt_dist_upgrade(project: Project) -> Iterator[Finding]:
                 if _apt(install, "dist-upgrade", "full-upgrade"):
                     yield Finding(
                         span=install.span,
-                        message=(f"`{_label(install.words)}` may remove packages and change library versions of the "
-                                 "base image, differently on every build day"),
-                        fix="Use a newer base image tag (and `docker build --pull`), or `apt-get upgrade -y` / "
-                            "`apt-get install -y --only-upgrade <package>` for specific fixes.",
+                        message=(f"`{_label(install.words)}` may remove packages and change library "
+                                 "versions of the base image, differently on every build day"),
+                        fix="Use a newer base image tag (and `docker build --pull`), or `apt-get upgrade "
+                            "-y` / `apt-get install -y --only-upgrade <package>` for specific fixes.",
                     )
 
 
 # --- DA817 ------------------------------------------------------------------------------------
 
+_APT_PROMPTING = frozenset({"install", "upgrade", "dist-upgrade", "full-upgrade", "build-dep", "reinstall"})
+_DNF_PROMPTING = frozenset({"install", "groupinstall", "localinstall", "reinstall", "update", "upgrade"})
 _YES_OPTIONS = ("-y", "--yes", "--assume-yes", "-qq", "--force-yes", "-q=2", "--quiet=2")
 
 
@@ -302,11 +306,9 @@ def _says_yes(install: Install) -> bool:
     return sum(1 for o in install.options if o in ("-q", "--quiet")) >= 2
 
 
-def _piped_yes(commands: list[tuple[Command, Span]], install: Install) -> bool:
-    for command, _span in commands:
-        if command.name == "yes":
-            return True
-    return False
+def _piped_yes(commands: list[tuple[Command, Span]]) -> bool:
+    """``yes | apt-get install ...``."""
+    return any(command.name == "yes" for command, _span in commands)
 
 
 @rule("DA817")
@@ -323,18 +325,16 @@ def install_without_yes(project: Project) -> Iterator[Finding]:
                 for install in facts.installs:
                     manager = install.manager
                     if manager == "apt":
-                        if install.action not in ("install", "upgrade", "dist-upgrade", "full-upgrade", "build-dep",
-                                                  "reinstall"):
+                        if install.action not in _APT_PROMPTING:
                             continue
                         if install.words and posixpath.basename(install.words[0]) == "aptitude":
                             continue
                     elif manager in ("dnf", "yum"):
-                        if install.action not in ("install", "groupinstall", "localinstall", "reinstall", "update",
-                                                  "upgrade"):
+                        if install.action not in _DNF_PROMPTING:
                             continue
                     else:
                         continue
-                    if _says_yes(install) or _piped_yes(facts.commands, install):
+                    if _says_yes(install) or _piped_yes(facts.commands):
                         continue
                     env = {**state_of(stage, facts.inst).env, **install.assignments}
                     if manager in ("dnf", "yum") and install.words[0].endswith("microdnf"):
@@ -344,8 +344,8 @@ def install_without_yes(project: Project) -> Iterator[Finding]:
                     tool = posixpath.basename(install.words[0])
                     yield Finding(
                         span=install.span,
-                        message=(f"`{_label(install.words)}` without `-y`: when {tool} asks for confirmation the "
-                                 "build has no terminal to answer, so it aborts"),
+                        message=(f"`{_label(install.words)}` without `-y`: when {tool} asks for "
+                                 "confirmation the build has no terminal to answer, so it aborts"),
                         fix=f"Add `-y`: `{tool} {install.action} -y ...`.",
                     )
 
@@ -371,7 +371,8 @@ def apk_no_cache(project: Project) -> Iterator[Finding]:
                         continue
                     if _mount_holds(facts.mounts, "/var/cache/apk") is not None:
                         continue
-                    if any(covers(w.rstrip("*").rstrip("/") or "/", "/var/cache/apk") or w.startswith("/var/cache/apk")
+                    if any(covers(w.rstrip("*").rstrip("/") or "/", "/var/cache/apk")
+                           or w.startswith("/var/cache/apk")
                            for w, _s in _rm_targets(facts.commands) if w.startswith("/")):
                         continue
                     if any(c.name == "apk" and c.words[1:3] in (["cache", "clean"], ["cache", "purge"])
@@ -379,10 +380,10 @@ def apk_no_cache(project: Project) -> Iterator[Finding]:
                         continue
                     yield Finding(
                         span=install.span,
-                        message=(f"`{_label(install.words)}` without `--no-cache`: the package index apk downloads "
-                                 "stays in /var/cache/apk in this layer"),
-                        fix="Use `apk add --no-cache <packages>` (it replaces `apk update` / `--update` and the "
-                            "`rm -rf /var/cache/apk/*` cleanup).",
+                        message=(f"`{_label(install.words)}` without `--no-cache`: the package index apk "
+                                 "downloads stays in /var/cache/apk in this layer"),
+                        fix="Use `apk add --no-cache <packages>` (it replaces `apk update` / `--update` "
+                            "and the `rm -rf /var/cache/apk/*` cleanup).",
                     )
 
 
@@ -397,9 +398,8 @@ def _keeps_debs(stage: Stage, before: Instruction) -> bool:
             if state_of(stage, facts.inst).order > order:
                 continue
             for command, _span in facts.commands:
-                if command.name in ("rm", "mv", "unlink") and any("docker-clean" in w for w in command.words[1:]):
-                    return True
-                if command.name in ("truncate", "sed") and any("docker-clean" in w for w in command.words[1:]):
+                if command.name in ("rm", "mv", "unlink", "truncate", "sed") \
+                        and any("docker-clean" in w for w in command.words[1:]):
                     return True
     return False
 
@@ -434,12 +434,13 @@ def apt_cache_mount_docker_clean(project: Project) -> Iterator[Finding]:
                         "/etc/apt/apt.conf.d/keep-cache") if uses_apt else ""
                 yield Finding(
                     span=mount.span,
-                    message=(f"the cache mount at {mount.target} stays empty: `{stage.external_image}` ships "
-                             "/etc/apt/apt.conf.d/docker-clean, which deletes every downloaded .deb after the "
-                             "install, so each build downloads all packages again"),
+                    message=(f"the cache mount at {mount.target} stays empty: `{stage.external_image}` "
+                             "ships /etc/apt/apt.conf.d/docker-clean, which deletes every downloaded .deb "
+                             "after the install, so each build downloads all packages again"),
                     related=(Related(installs[0].span, "the install whose packages are deleted"),),
-                    fix=f"Remove the hook in an earlier RUN: `RUN rm -f /etc/apt/apt.conf.d/docker-clean{keep}` "
-                        "(Docker's RUN --mount example does this), and use `sharing=locked` on both apt mounts.",
+                    fix="Remove the hook in an earlier RUN: `RUN rm -f "
+                        f"/etc/apt/apt.conf.d/docker-clean{keep}` (Docker's RUN --mount example does this), "
+                        "and use `sharing=locked` on both apt mounts.",
                 )
 
 
@@ -453,10 +454,12 @@ _TOOLCHAIN_DNF = re.compile(r"^(?:gcc|gcc-c\+\+|clang|cmake|make|[\w.+-]+-devel|
                             r"@development-tools|@\"?Development Tools\"?)$")
 _PYTHON_DEV = re.compile(r"^(?:lib)?python[\d.]*-dev(?:el)?$")
 _DEVEL_IMAGE = re.compile(r"(?:[:\-_]devel\b|/dev-|:dev\b|-dev(?:el)?-|buildpack-deps)")
-_COMPILERS = re.compile(r"^(?:build-essential|build-base|gcc(?:-\d+)?|gcc-c\+\+|g\+\+(?:-\d+)?|clang(?:-\d+)?|"
+_COMPILERS = re.compile(r"^(?:build-essential|build-base|gcc(?:-\d+)?|gcc-c\+\+|g\+\+(?:-\d+)?|"
+                        r"clang(?:-\d+)?|"
                         r"gfortran(?:-\d+)?|cargo|rustc|rust|cmake)$")
 _NON_TOOLCHAIN = frozenset({"libc-dev-bin"})
-_DEV_STAGE = re.compile(r"(?:^|[-_.])(?:dev|devel|develop|development|build|builder|ci|test|tests|debug)(?:$|[-_.])")
+_DEV_STAGE = re.compile(r"(?:^|[-_.])(?:dev|devel|develop|development|build|builder|ci|test|tests|debug)"
+                        r"(?:$|[-_.])")
 
 
 def _toolchain(install: Install) -> list[str]:
@@ -488,13 +491,13 @@ def _purged(stage: Stage, install: Install, packages: list[str]) -> bool:
                 return True
             if other.action == "autoremove" or other.has_option("--auto-remove", "--autoremove"):
                 return True  # the `apt-mark auto` + `purge --auto-remove` pattern of the official images
-        if other.manager == "apk" and other.action == "del":
-            if virtual and virtual in other.packages or any("$" in p for p in other.packages) \
-                    or set(other.packages) & set(packages):
-                return True
-        if other.manager in ("dnf", "yum", "microdnf") and other.action in ("remove", "erase", "autoremove"):
-            if any("$" in p for p in other.packages) or set(other.packages) & set(packages):
-                return True
+        removes = set(other.packages) & set(packages) or any("$" in p for p in other.packages)
+        if other.manager == "apk" and other.action == "del" \
+                and (removes or (virtual and virtual in other.packages)):
+            return True
+        if other.manager in ("dnf", "yum", "microdnf") and other.action in ("remove", "erase", "autoremove") \
+                and removes:
+            return True
     return False
 
 
@@ -551,11 +554,11 @@ def build_toolchain_in_runtime(project: Project) -> Iterator[Finding]:
                         if builders else "build in a separate stage")
                 yield Finding(
                     span=install.span,
-                    message=(f"{stage.label} is the image containers run, and it installs build tools ({shown}) "
-                             f"that it never removes: {hint} and copy only the result into the runtime stage"),
-                    fix="Install the toolchain in a builder stage (`FROM python:3.12-slim AS build` ... `pip install "
-                        "--prefix=/install` or a venv), then `COPY --from=build /install /usr/local`; or purge it in "
-                        "the same RUN (`apt-get purge -y --auto-remove gcc ...`). Runtime libraries (e.g. libpq5 "
-                        "instead of libpq-dev) stay.",
+                    message=(f"the runtime image ({stage.label}) installs build tools ({shown}) and never "
+                             f"removes them: {hint} and copy only the result into the runtime stage"),
+                    fix="Install the toolchain in a builder stage (`FROM python:3.12-slim AS build` ... "
+                        "`pip install --prefix=/install` or a venv), then `COPY --from=build /install "
+                        "/usr/local`; or purge it in the same RUN (`apt-get purge -y --auto-remove gcc "
+                        "...`). Runtime libraries (e.g. libpq5 instead of libpq-dev) stay.",
                 )
                 break

@@ -1436,6 +1436,44 @@ def _da503_target(target: RunTarget, seen: set[tuple]) -> Iterator[Finding]:
             )
 
 
+def _da503_external(service: Service, image: str, seen: set[tuple]) -> Iterator[Finding]:
+    """One item of DA503."""
+    healthcheck = service.healthcheck
+    if not isinstance(healthcheck, dict) or healthcheck.get("disable") is True:
+        return
+    commands = _healthcheck_commands(healthcheck.get("test"))
+    if not commands:
+        return
+    from dockaudit.knowledge import base_image_provides
+
+    try:
+        facts = base_image_provides(image)
+    except Exception:
+        facts = None
+    if facts is None:
+        return
+    for tool in _tools_in(commands):
+        name = posixpath.basename(tool)
+        if facts.has(name) is not False:
+            continue
+        span = service.value_span_of("healthcheck", "test")
+        if (span, name) in seen:
+            continue
+        seen.add((span, name))
+        yield Finding(
+            span=span,
+            message=(
+                f"the healthcheck of service {service.name!r} runs {name}, but the image {image} does "
+                f"not ship {name}. The check fails every time and the container is reported unhealthy"
+            ),
+            related=(Related(service.value_span_of("image"), f"runs {image}"),),
+            fix=(
+                f"use a tool the image has (for example {_probe_tool(facts)}), or build an image on "
+                f"{image} that installs {name}"
+            ),
+        )
+
+
 @rule("DA503")
 def healthcheck_tool_missing(project: Project) -> Iterator[Finding]:
     """A healthcheck calls a program the image does not have.
@@ -1448,44 +1486,11 @@ def healthcheck_tool_missing(project: Project) -> Iterator[Finding]:
     left alone. The healthcheck then fails on every run and the container stays ``unhealthy``
     (and ``depends_on: condition: service_healthy`` never starts its dependents).
     """
-    from dockaudit.knowledge import base_image_provides
-
     seen: set[tuple] = set()
     for target in _run_targets(project):
         yield from _guarded(_da503_target, target, seen)
     for service, image in _external_services(project):
-        healthcheck = service.healthcheck
-        if not isinstance(healthcheck, dict) or healthcheck.get("disable") is True:
-            continue
-        commands = _healthcheck_commands(healthcheck.get("test"))
-        if not commands:
-            continue
-        try:
-            facts = base_image_provides(image)
-        except Exception:
-            facts = None
-        if facts is None:
-            continue
-        for tool in _tools_in(commands):
-            name = posixpath.basename(tool)
-            if facts.has(name) is not False:
-                continue
-            span = service.value_span_of("healthcheck", "test")
-            if (span, name) in seen:
-                continue
-            seen.add((span, name))
-            yield Finding(
-                span=span,
-                message=(
-                    f"the healthcheck of service {service.name!r} runs {name}, but the image {image} does "
-                    f"not ship {name}. The check fails every time and the container is reported unhealthy"
-                ),
-                related=(Related(service.value_span_of("image"), f"runs {image}"),),
-                fix=(
-                    f"use a tool the image has (for example {_probe_tool(facts)}), or build an image on "
-                    f"{image} that installs {name}"
-                ),
-            )
+        yield from _guarded(_da503_external, service, image, seen)
 
 
 def _probe_tool(facts) -> str:
@@ -1652,6 +1657,55 @@ def _compose_builds(project: Project) -> Iterator[ServiceBuild]:
         yield link
 
 
+def _da505_link(link: ServiceBuild) -> Iterator[Finding]:
+    """One item of DA505."""
+    build = link.service.build
+    assert build is not None and link.stage is not None and link.dockerfile is not None
+    if not build.args:
+        return
+    document = link.dockerfile
+    declared: set[str] = set(document.global_arg_defaults)
+    stages = _needed_stages(link.stage)
+    for stage in stages:
+        for inst in stage.instructions:
+            if inst.keyword == "ARG":
+                declared.update(kv.key for kv in inst.key_values)
+    for key in build.args:
+        if key in declared or key in PREDEFINED_ARGS or key.startswith("BUILDKIT_"):
+            continue
+        elsewhere = [
+            inst
+            for inst in document.instructions
+            if inst.keyword == "ARG" and any(kv.key == key for kv in inst.key_values)
+        ]
+        if elsewhere:
+            stage = (
+                document.stages[elsewhere[0].stage]
+                if 0 <= elsewhere[0].stage < len(document.stages)
+                else None
+            )
+            detail = (
+                f"; `ARG {key}` is declared only in {stage.label if stage else 'another stage'}, which "
+                f"{link.stage.label} does not build"
+            )
+            related: tuple[Related, ...] = (Related(elsewhere[0].span, f"ARG {key}"),)
+        else:
+            detail = ""
+            related = (
+                Related(link.stage.from_instruction.span, f"{link.stage.label}, built by this service"),
+            )
+        yield Finding(
+            span=_arg_spans(link.service, key),
+            message=(
+                f"service {link.service.name!r} passes build arg {key}, but {link.dockerfile_path} does "
+                f"not declare `ARG {key}` in {link.stage.label} or the stages it builds{detail}: Docker "
+                'ignores the value ("build-args were not consumed")'
+            ),
+            related=related,
+            fix=f"declare `ARG {key}` in the stage that uses it, or remove it from build.args",
+        )
+
+
 @rule("DA505")
 def build_arg_not_declared(project: Project) -> Iterator[Finding]:
     """A compose ``build.args`` entry that no ``ARG`` of the Dockerfile declares.
@@ -1662,54 +1716,87 @@ def build_arg_not_declared(project: Project) -> Iterator[Finding]:
     args (proxies, ``BUILDKIT_*``, ``SOURCE_DATE_EPOCH``, the platform args) are always accepted.
     """
     for link in _compose_builds(project):
-        build = link.service.build
-        assert build is not None and link.stage is not None and link.dockerfile is not None
-        if not build.args:
-            continue
-        document = link.dockerfile
-        declared: set[str] = set(document.global_arg_defaults)
-        stages = _needed_stages(link.stage)
-        for stage in stages:
-            for inst in stage.instructions:
-                if inst.keyword == "ARG":
-                    declared.update(kv.key for kv in inst.key_values)
-        for key in build.args:
-            if key in declared or key in PREDEFINED_ARGS or key.startswith("BUILDKIT_"):
+        yield from _guarded(_da505_link, link)
+
+
+_GUARD = (
+    r"(?:\[\[?[^\]\n]*\$\{{?{name}\b|\btest\s[^;&|\n]*\$\{{?{name}\b|\bcase\s+\"?\$\{{?{name}\b"
+    r"|\$\{{{name}(?::?[-+=?]))"
+)
+
+
+def _da506_link(link: ServiceBuild) -> Iterator[Finding]:
+    """One item of DA506."""
+    from dockaudit.parse.dockerfile import variable_references
+
+    build = link.service.build
+    assert build is not None and link.stage is not None and link.dockerfile is not None
+    document = link.dockerfile
+    passed = set(build.args)
+    reported: set[str] = set()
+    for stage in sorted(_needed_stages(link.stage), key=lambda s: s.index):
+        declared: dict[str, Instruction] = {}
+        env_names: set[str] = set()
+        for member in lineage(stage)[1:]:
+            env_names |= set(member.env)
+        for inst in stage.instructions:
+            if inst.keyword == "ARG":
+                for kv in inst.key_values:
+                    if (
+                        kv.value is None
+                        and document.global_arg_defaults.get(kv.key) is None
+                        and kv.key not in PREDEFINED_ARGS
+                        and kv.key not in passed
+                    ):
+                        declared[kv.key] = inst
+                    else:
+                        declared.pop(kv.key, None)
                 continue
-            elsewhere = [
-                inst
-                for inst in document.instructions
-                if inst.keyword == "ARG" and any(kv.key == key for kv in inst.key_values)
-            ]
-            if elsewhere:
-                stage = (
-                    document.stages[elsewhere[0].stage]
-                    if 0 <= elsewhere[0].stage < len(document.stages)
-                    else None
+            if inst.keyword == "ENV":
+                for kv in inst.key_values:
+                    declared.pop(kv.key, None)
+                    env_names.add(kv.key)
+                continue
+            if inst.keyword not in ("RUN", "COPY", "ADD", "WORKDIR", "USER") or not declared:
+                continue
+            texts = [inst.line[inst.value_offset :]] + [h.body for h in inst.heredocs]
+            for name, arg_inst in list(declared.items()):
+                if name in reported or name in env_names:
+                    continue
+                used = False
+                for text in texts:
+                    if inst.keyword == "RUN":
+                        if re.search(r"\$\{?" + re.escape(name) + r"\b", text) is None:
+                            continue
+                        if re.search(_GUARD.format(name=re.escape(name)), text):
+                            continue
+                        used = True
+                    else:
+                        refs = [r for r in variable_references(text, document.escape) if r.name == name]
+                        if any(not r.has_default for r in refs):
+                            used = True
+                if not used:
+                    continue
+                reported.add(name)
+                span = link.service.span_of("build", "args") if build.args else link.service.span_of("build")
+                yield Finding(
+                    span=span,
+                    message=(
+                        f"service {link.service.name!r} builds {link.stage.label} of "
+                        f"{link.dockerfile_path}, which declares `ARG {name}` without a default and uses "
+                        f"it in {inst.keyword} (line {inst.span.line}), but build.args does not set "
+                        f"{name}: it is empty in the build"
+                    ),
+                    related=(
+                        Related(arg_inst.span, f"ARG {name} has no default"),
+                        Related(inst.span, f"uses ${name}"),
+                    ),
+                    fix=(
+                        f"pass it in the service's build.args (`{name}: <value>` or "
+                        f"`{name}: ${{{name}}}` from .env), or give the ARG a default "
+                        f"(`ARG {name}=<value>`)"
+                    ),
                 )
-                detail = (
-                    f"; `ARG {key}` is declared only in {stage.label if stage else 'another stage'}, which "
-                    f"{link.stage.label} does not build"
-                )
-                related: tuple[Related, ...] = (Related(elsewhere[0].span, f"ARG {key}"),)
-            else:
-                detail = ""
-                related = (
-                    Related(link.stage.from_instruction.span, f"{link.stage.label}, built by this service"),
-                )
-            yield Finding(
-                span=_arg_spans(link.service, key),
-                message=(
-                    f"service {link.service.name!r} passes build arg {key}, but {link.dockerfile_path} does "
-                    f"not declare `ARG {key}` in {link.stage.label} or the stages it builds{detail}: Docker "
-                    'ignores the value ("build-args were not consumed")'
-                ),
-                related=related,
-                fix=f"declare `ARG {key}` in the stage that uses it, or remove it from build.args",
-            )
-
-
-_GUARD = r"(?:-[nz]\s+\"?\$\{{?{name}\b|\[\[?\s+!?\s*\"?\$\{{?{name}\b|\$\{{{name}(?::?[-+=?]))"
 
 
 @rule("DA506")
@@ -1724,76 +1811,5 @@ def required_arg_not_passed(project: Project) -> Iterator[Finding]:
     optional by design and skipped; FROM lines are DA103's. Dockerfiles built without compose may
     be built with ``--build-arg``, so they are not checked.
     """
-    from dockaudit.parse.dockerfile import variable_references
-
     for link in _compose_builds(project):
-        build = link.service.build
-        assert build is not None and link.stage is not None and link.dockerfile is not None
-        document = link.dockerfile
-        passed = set(build.args)
-        reported: set[str] = set()
-        for stage in sorted(_needed_stages(link.stage), key=lambda s: s.index):
-            declared: dict[str, Instruction] = {}
-            env_names: set[str] = set()
-            for member in lineage(stage)[1:]:
-                env_names |= set(member.env)
-            for inst in stage.instructions:
-                if inst.keyword == "ARG":
-                    for kv in inst.key_values:
-                        if (
-                            kv.value is None
-                            and document.global_arg_defaults.get(kv.key) is None
-                            and kv.key not in PREDEFINED_ARGS
-                            and kv.key not in passed
-                        ):
-                            declared[kv.key] = inst
-                        else:
-                            declared.pop(kv.key, None)
-                    continue
-                if inst.keyword == "ENV":
-                    for kv in inst.key_values:
-                        declared.pop(kv.key, None)
-                        env_names.add(kv.key)
-                    continue
-                if inst.keyword not in ("RUN", "COPY", "ADD", "WORKDIR", "USER") or not declared:
-                    continue
-                texts = [inst.line[inst.value_offset :]] + [h.body for h in inst.heredocs]
-                for name, arg_inst in list(declared.items()):
-                    if name in reported or name in env_names:
-                        continue
-                    used = False
-                    for text in texts:
-                        if inst.keyword == "RUN":
-                            if re.search(r"\$\{?" + re.escape(name) + r"\b", text) is None:
-                                continue
-                            if re.search(_GUARD.format(name=re.escape(name)), text):
-                                continue
-                            used = True
-                        else:
-                            refs = [r for r in variable_references(text, document.escape) if r.name == name]
-                            if any(not r.has_default for r in refs):
-                                used = True
-                    if not used:
-                        continue
-                    reported.add(name)
-                    span = (
-                        link.service.span_of("build", "args") if build.args else link.service.span_of("build")
-                    )
-                    yield Finding(
-                        span=span,
-                        message=(
-                            f"service {link.service.name!r} builds {link.stage.label} of "
-                            f"{link.dockerfile_path}, which declares `ARG {name}` without a default and uses "
-                            f"it in {inst.keyword} (line {inst.span.line}), but build.args does not set "
-                            f"{name}: it is empty in the build"
-                        ),
-                        related=(
-                            Related(arg_inst.span, f"ARG {name} has no default"),
-                            Related(inst.span, f"uses ${name}"),
-                        ),
-                        fix=(
-                            f"pass it in the service's build.args (`{name}: <value>` or "
-                            f"`{name}: ${{{name}}}` from .env), or give the ARG a default "
-                            f"(`ARG {name}=<value>`)"
-                        ),
-                    )
+        yield from _guarded(_da506_link, link)

@@ -336,9 +336,7 @@ class StageFiles:
     def _in_context(self, relpath: str) -> bool:
         if relpath not in self.project.tree.files:
             return False
-        if self.context.ignore is not None and self.context.ignore.excludes(self.context.rel(relpath)):
-            return False
-        return True
+        return self.context.ignore is None or not self.context.ignore.excludes(self.context.rel(relpath))
 
     def exists(self, relpath: str) -> bool:
         """Is a root-relative file present and sent with the context?"""
@@ -357,7 +355,10 @@ class StageFiles:
             if placed.mount and placed.inst is not before:
                 continue
             if placed.kind == "file" and placed.image_path == image_file:
-                yes = Lookup("yes", placed, placed.context_path)
+                if placed.context_path and self._in_context(placed.context_path):
+                    yes = Lookup("yes", placed, placed.context_path)
+                else:
+                    unknown = Lookup("unknown", placed)  # excluded by .dockerignore: the COPY fails
             elif placed.kind == "dir" and covers(placed.image_path, image_file):
                 rel = posixpath.relpath(image_file, placed.image_path)
                 candidate = posixpath.normpath(posixpath.join(placed.context_path or ".", rel))
@@ -377,7 +378,8 @@ class StageFiles:
         for placed in self.placed:
             if placed.mount or placed.stage is not self.stage or placed.kind != "dir":
                 continue
-            if placed.context_path == (self.context.path or ".") or _holds_code(self.project, placed.context_path):
+            whole = placed.context_path == (self.context.path or ".")
+            if whole or _holds_code(self.project, placed.context_path):
                 out.append(placed)
         return out
 
@@ -486,8 +488,7 @@ def _placements(project: Project, files: StageFiles, stage: Stage, inst: Instruc
     out: list[Placed] = []
     order = state.order
     if inst.flag("from") is not None:
-        out.append(Placed(inst, order, " ".join(raw_sources), None, dest_abs if dest_is_dir or len(raw_sources) > 1
-                          else dest_abs, "opaque", stage))
+        out.append(Placed(inst, order, " ".join(raw_sources), None, dest_abs, "opaque", stage))
         if dest_is_dir:
             dirs_known.add(dest_abs)
         return out
@@ -544,11 +545,14 @@ class ManifestInstall:
 
 
 _PROJECT_FILES = ["pyproject.toml", "setup.py", "setup.cfg"]
-NODE_LOCKS = ("package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb", "bun.lock")
+NODE_LOCKS = ("package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb",
+              "bun.lock")
 
 
 def _local_package(word: str) -> bool:
-    return word in (".", "./") or word.startswith(("./", "../", "/")) and not word.endswith((".whl", ".tar.gz"))
+    if word in (".", "./"):
+        return True
+    return word.startswith(("./", "../", "/")) and not word.endswith((".whl", ".tar.gz"))
 
 
 def manifest_install(stage: Stage, install: Install) -> ManifestInstall | None:
@@ -569,8 +573,8 @@ def manifest_install(stage: Stage, install: Install) -> ManifestInstall | None:
         if local:
             base = local[0].split("[", 1)[0]
             folder = norm(posixpath.join(cwd, base))
-            return ManifestInstall(install, "python", [posixpath.join(folder, f) for f in _PROJECT_FILES], True,
-                                   folder)
+            paths = [posixpath.join(folder, f) for f in _PROJECT_FILES]
+            return ManifestInstall(install, "python", paths, True, folder)
         return None
     if manager == "uv-sync":
         folder = at(("--project", "--directory"))
@@ -590,8 +594,8 @@ def manifest_install(stage: Stage, install: Install) -> ManifestInstall | None:
     if manager == "yarn" and action == "install" and not install.packages and "global" not in install.options:
         folder = at(("--cwd",))
         return ManifestInstall(install, "node", ["package.json", "yarn.lock"], False, folder)
-    if manager == "pnpm" and action in ("install", "fetch") and not install.packages and not install.has_option(
-            "-g", "--global"):
+    if manager == "pnpm" and action in ("install", "fetch") and not install.packages \
+            and not install.has_option("-g", "--global"):
         folder = at(("-C", "--dir"))
         files = ["pnpm-lock.yaml"] if action == "fetch" else ["package.json", "pnpm-lock.yaml"]
         return ManifestInstall(install, "node", files, False, folder)
@@ -690,44 +694,56 @@ def _deps_after_code_finding(project: Project, files: StageFiles, copy: Placed,
                              found: ManifestInstall) -> Finding | None:
     install = found.install
     context = files.context
-    # the manifests as context files: through the code copy, else beside the context root
+    # the manifests as context files (through the code copy or an earlier COPY of their own)
     names: list[str] = []
+    targets: dict[str, str] = {}  # context file -> where the install expects it in the image
     for image_path in _manifest_paths(found):
-        if covers(copy.image_path, image_path):
-            rel = posixpath.relpath(image_path, copy.image_path)
-            candidate = posixpath.normpath(posixpath.join(copy.context_path or ".", rel))
-        else:
-            candidate = context.join(posixpath.basename(image_path)) or ""
+        look = files.lookup(image_path, install.instruction)
+        candidate = look.context_file if look.status == "yes" else None
         if candidate and files.exists(candidate) and candidate not in names:
             names.append(candidate)
+            targets[candidate] = image_path
     if found.ecosystem == "node" and not any(posixpath.basename(n) in NODE_LOCKS for n in names) and names:
         folder = posixpath.dirname(names[0])
         for lock in NODE_LOCKS:
             candidate = posixpath.join(folder, lock) if folder else lock
             if files.exists(candidate):
                 names.append(candidate)
+                targets[candidate] = posixpath.join(posixpath.dirname(targets[names[0]]), lock)
                 break
     if not names:
         return None  # the manifests are not in the context: generated, or a conditional install
     shown = [context.rel(n) for n in names]
     what = "the whole build context" if copy.context_path == (context.path or ".") else f"`{copy.source}`"
     listing = " and ".join(f"`{n}`" for n in shown)
-    first = f"COPY {' '.join(shown)} {found.cwd.rstrip('/') + '/' if found.cwd != '/' else '/'}"
+    workdir = state_of(files.stage, install.instruction).workdir
+    by_dest: dict[str, list[str]] = {}
+    for name in names:
+        folder = posixpath.dirname(targets[name])
+        if folder == workdir:
+            dest = "./"
+        elif covers(workdir, folder) and workdir != "/":
+            dest = posixpath.relpath(folder, workdir) + "/"
+        else:
+            dest = folder.rstrip("/") + "/"
+        by_dest.setdefault(dest, []).append(context.rel(name))
+    first = " and ".join(f"`COPY {' '.join(sources)} {dest}`" for dest, sources in by_dest.items())
     if install.manager == "uv-sync":
-        step = (f"{first}, then `RUN uv sync --locked --no-install-project`, then `{_copy_label(copy.inst)}` and "
-                "a final `uv sync --locked`")
+        step = (f"{first}, then `RUN uv sync --locked --no-install-project`, then "
+                f"`{_copy_label(copy.inst)}` and a final `uv sync --locked`")
     elif install.manager == "poetry":
         step = f"{first}, then `RUN poetry install --no-root`, then `{_copy_label(copy.inst)}`"
     elif found.installs_project and install.manager in ("pip", "uv-pip") and not install.requirement_files:
-        step = (f"{first} and install the dependencies alone (a requirements file exported from the lock, or "
-                f"`uv sync --no-install-project`), then `{_copy_label(copy.inst)}` and install the project")
+        step = (f"{first} and install the dependencies alone (a requirements file exported from the lock, "
+                f"or `uv sync --no-install-project`), then `{_copy_label(copy.inst)}` and install the "
+                "project")
     else:
         step = f"{first}, then `RUN {_cmd_label(install)}`, then `{_copy_label(copy.inst)}`"
     return Finding(
         span=copy.inst.span if copy.inst.span.line == copy.inst.span.end_line else copy.inst.keyword_span,
         message=(f"`{_copy_label(copy.inst)}` copies {what} before `{_cmd_label(install)}` (line "
-                 f"{install.span.line}): every source change invalidates the dependency layer, so each build "
-                 f"reinstalls all packages; copy {listing} first and install before copying the code"),
+                 f"{install.span.line}): every source change invalidates the dependency layer, so each "
+                 f"build reinstalls all packages; copy {listing} first and install before copying the code"),
         related=(Related(install.span, "the dependency install that runs after the code copy"),),
         fix=f"Reorder the stage: {step}.",
     )
@@ -789,7 +805,8 @@ def _python_lock_finding(project: Project, stage: Stage, files: StageFiles,
             return None
         shown = files.context.rel(lock)
         lock_look = files.lookup(posixpath.join(found.cwd, "uv.lock"), install.instruction)
-        strict = install.has_option("--locked", "--frozen") or _env_flag(stage, install, "UV_LOCKED", "UV_FROZEN")
+        strict = (install.has_option("--locked", "--frozen")
+                  or _env_flag(stage, install, "UV_LOCKED", "UV_FROZEN"))
         if lock_look.status == "no":
             related = (Related(look.placed.inst.span, "pyproject.toml is copied here, without uv.lock"),) \
                 if look.placed is not None else ()
@@ -799,26 +816,27 @@ def _python_lock_finding(project: Project, stage: Stage, files: StageFiles,
                     message=(f"`{_cmd_label(install)}` needs uv.lock, but `{shown}` is never copied into "
                              f"{found.cwd}: the build fails (\"Unable to find lockfile\")"),
                     related=related,
-                    fix=f"Copy the lock file with the project file: `COPY pyproject.toml uv.lock ./` "
-                        f"(paths as in your context), before the `uv sync`.",
+                    fix="Copy the lock file with the project file: `COPY pyproject.toml uv.lock ./` (paths "
+                        "as in your context), before the `uv sync`.",
                     severity=Severity.ERROR,
                 )
             return Finding(
                 span=install.span,
-                message=(f"`{_cmd_label(install)}` runs without uv.lock (`{shown}` exists but is never copied into "
-                         f"{found.cwd}): uv resolves the newest versions at build time, so the image does not get "
-                         "the versions you locked"),
+                message=(f"`{_cmd_label(install)}` runs without uv.lock (`{shown}` exists but is never "
+                         f"copied into {found.cwd}): uv resolves the newest versions at build time, so the "
+                         "image does not get the versions you locked"),
                 related=related,
-                fix="Copy uv.lock next to pyproject.toml before the sync and use `uv sync --locked` "
-                    "(or `--frozen`).",
+                fix="Copy uv.lock next to pyproject.toml before the sync and use `uv sync --locked` (or "
+                    "`--frozen`).",
             )
         if lock_look.status == "yes" and not strict:
             return Finding(
                 span=install.span,
-                message=(f"`{_cmd_label(install)}` without `--locked` or `--frozen`: when `{shown}` is out of date "
-                         "with pyproject.toml, uv re-resolves and installs different versions than the lock file "
-                         "(the build neither fails nor tells you)"),
-                related=(Related(lock_look.placed.inst.span, "uv.lock is copied here"),) if lock_look.placed else (),
+                message=(f"`{_cmd_label(install)}` without `--locked` or `--frozen`: when `{shown}` is out "
+                         "of date with pyproject.toml, uv re-resolves and installs different versions than "
+                         "the lock file (the build neither fails nor tells you)"),
+                related=(Related(lock_look.placed.inst.span, "uv.lock is copied "
+                                                             "here"),) if lock_look.placed else (),
                 fix="Use `uv sync --locked` (fails when the lock is stale) or `uv sync --frozen` (installs "
                     "exactly the lock), or set `ENV UV_LOCKED=1`.",
             )
@@ -835,12 +853,13 @@ def _python_lock_finding(project: Project, stage: Stage, files: StageFiles,
             return None
         return Finding(
             span=install.span,
-            message=(f"`{_cmd_label(install)}` runs without poetry.lock (`{files.context.rel(lock)}` exists but is "
-                     f"never copied into {found.cwd}): Poetry resolves the newest versions at build time instead "
-                     "of the locked ones"),
+            message=(f"`{_cmd_label(install)}` runs without poetry.lock (`{files.context.rel(lock)}` exists "
+                     f"but is never copied into {found.cwd}): Poetry resolves the newest versions at build "
+                     "time instead of the locked ones"),
             related=(Related(look.placed.inst.span, "pyproject.toml is copied here, without poetry.lock"),)
             if look.placed is not None else (),
-            fix="Copy poetry.lock with pyproject.toml before `poetry install`: `COPY pyproject.toml poetry.lock ./`.",
+            fix="Copy poetry.lock with pyproject.toml before `poetry install`: `COPY pyproject.toml "
+                "poetry.lock ./`.",
         )
     if manager in ("pip", "uv-pip") and found.installs_project and not install.requirement_files:
         look, folder = _project_folder(files, found, "pyproject.toml")
@@ -852,11 +871,11 @@ def _python_lock_finding(project: Project, stage: Stage, files: StageFiles,
         tool = "pip" if manager == "pip" else "uv pip"
         return Finding(
             span=install.span,
-            message=(f"`{_cmd_label(install)}` resolves the dependencies of pyproject.toml afresh: {tool} does not "
-                     f"read `{files.context.rel(lock)}`, so the image gets whatever versions are newest at build "
-                     "time, not the locked ones"),
-            fix="Install from the lock: `uv sync --locked` (with uv in the image), or export it "
-                "(`uv export --frozen --no-hashes -o requirements.txt`) and `pip install -r requirements.txt`.",
+            message=(f"`{_cmd_label(install)}` resolves the dependencies of pyproject.toml afresh: {tool} "
+                     f"does not read `{files.context.rel(lock)}`, so the image gets whatever versions are "
+                     "newest at build time, not the locked ones"),
+            fix="Install from the lock: `uv sync --locked` (with uv in the image), or export it (`uv "
+                "export --frozen --no-hashes -o requirements.txt`) and `pip install -r requirements.txt`.",
         )
     return None
 
@@ -906,9 +925,10 @@ def _node_lock_finding(stage: Stage, files: StageFiles, found: ManifestInstall) 
                      else "there is no package-lock.json in the build context")
             return Finding(
                 span=install.span,
-                message=(f"`{_cmd_label(install)}` needs package-lock.json next to package.json, but {where}: "
-                         "npm ci stops the build"),
-                related=(Related(look.placed.inst.span, "package.json is copied here"),) if look.placed else (),
+                message=(f"`{_cmd_label(install)}` needs package-lock.json next to package.json, but "
+                         f"{where}: npm ci stops the build"),
+                related=(Related(look.placed.inst.span, "package.json is copied "
+                                                        "here"),) if look.placed else (),
                 fix="Copy the lock file with package.json: `COPY package.json package-lock.json ./`"
                     + ("" if existing else " (run `npm install` locally and commit package-lock.json)") + ".",
                 severity=Severity.ERROR,
@@ -917,9 +937,9 @@ def _node_lock_finding(stage: Stage, files: StageFiles, found: ManifestInstall) 
             return None
         return Finding(
             span=install.span,
-            message=(f"`{_cmd_label(install)}` with `{rel(existing[0])}` in the context: npm install may update the "
-                     "lock file and install other versions than the ones locked; `npm ci` installs exactly the lock "
-                     "and fails when it is out of date"),
+            message=(f"`{_cmd_label(install)}` with `{rel(existing[0])}` in the context: npm install may "
+                     "update the lock file and install other versions than the ones locked; `npm ci` "
+                     "installs exactly the lock and fails when it is out of date"),
             fix="Use `npm ci` (with `--omit=dev` for a production image), after copying package.json and "
                 "package-lock.json.",
         )
@@ -935,9 +955,9 @@ def _node_lock_finding(stage: Stage, files: StageFiles, found: ManifestInstall) 
             return None  # `yarn workspaces focus` installs a subset of what the lock holds
         return Finding(
             span=install.span,
-            message=(f"`{_cmd_label(install)}` without `--frozen-lockfile` (Yarn 1) or `--immutable` (Yarn 2+): "
-                     f"when `{rel(lock)}` does not match package.json, yarn rewrites it and installs other versions "
-                     "instead of failing"),
+            message=(f"`{_cmd_label(install)}` without `--frozen-lockfile` (Yarn 1) or `--immutable` (Yarn "
+                     f"2+): when `{rel(lock)}` does not match package.json, yarn rewrites it and installs "
+                     "other versions instead of failing"),
             fix="Use `yarn install --frozen-lockfile` (Yarn 1) or `yarn install --immutable` (Yarn 2+).",
         )
     if install.manager == "pnpm" and install.action == "install":
@@ -1005,17 +1025,18 @@ def cache_use(stage: Stage, install: Install) -> CacheUse | None:
         if install.has_option("--no-cache-dir", "--no-cache", "--no-cache-d", "--no-cache-di"):
             disabled, disabled_span = "`--no-cache-dir`", install.span  # pip accepts unique prefixes
         elif truthy(env.get("PIP_NO_CACHE_DIR")):
-            disabled, disabled_span = f"PIP_NO_CACHE_DIR={env.get('PIP_NO_CACHE_DIR')}", env_span("PIP_NO_CACHE_DIR")
+            disabled = f"PIP_NO_CACHE_DIR={env.get('PIP_NO_CACHE_DIR')}"
+            disabled_span = env_span("PIP_NO_CACHE_DIR")
         option = install.option_value("--cache-dir")
         if option:
-            return CacheUse(tool, norm(posixpath.join(state.workdir, option)), suffix, "--cache-dir", install.span,
-                            disabled, disabled_span)
+            return CacheUse(tool, norm(posixpath.join(state.workdir, option)), suffix, "--cache-dir",
+                            install.span, disabled, disabled_span)
         if env.get("PIP_CACHE_DIR"):
             return CacheUse(tool, norm(env["PIP_CACHE_DIR"] or ""), suffix, "PIP_CACHE_DIR",
                             env_span("PIP_CACHE_DIR"), disabled, disabled_span)
         if xdg:
-            return CacheUse(tool, norm(posixpath.join(xdg, "pip")), suffix, "XDG_CACHE_HOME", env_span("XDG_CACHE_HOME"),
-                            disabled, disabled_span)
+            return CacheUse(tool, norm(posixpath.join(xdg, "pip")), suffix, "XDG_CACHE_HOME",
+                            env_span("XDG_CACHE_HOME"), disabled, disabled_span)
         directory = posixpath.join(home, suffix) if home else None
         return CacheUse(tool, directory, suffix, f"the default for user {state.user or 'root'}", None,
                         disabled, disabled_span)
@@ -1029,14 +1050,14 @@ def cache_use(stage: Stage, install: Install) -> CacheUse | None:
             disabled, disabled_span = f"UV_NO_CACHE={env.get('UV_NO_CACHE')}", env_span("UV_NO_CACHE")
         option = install.option_value("--cache-dir")
         if option:
-            return CacheUse(tool, norm(posixpath.join(state.workdir, option)), suffix, "--cache-dir", install.span,
-                            disabled, disabled_span)
+            return CacheUse(tool, norm(posixpath.join(state.workdir, option)), suffix, "--cache-dir",
+                            install.span, disabled, disabled_span)
         if env.get("UV_CACHE_DIR"):
             return CacheUse(tool, norm(env["UV_CACHE_DIR"] or ""), suffix, "UV_CACHE_DIR",
                             env_span("UV_CACHE_DIR"), disabled, disabled_span)
         if xdg:
-            return CacheUse(tool, norm(posixpath.join(xdg, "uv")), suffix, "XDG_CACHE_HOME", env_span("XDG_CACHE_HOME"),
-                            disabled, disabled_span)
+            return CacheUse(tool, norm(posixpath.join(xdg, "uv")), suffix, "XDG_CACHE_HOME",
+                            env_span("XDG_CACHE_HOME"), disabled, disabled_span)
         directory = posixpath.join(home, suffix) if home else None
         return CacheUse(tool, directory, suffix, f"the default for user {state.user or 'root'}", None,
                         disabled, disabled_span)
@@ -1044,7 +1065,8 @@ def cache_use(stage: Stage, install: Install) -> CacheUse | None:
     suffix = ".npm"
     option = install.option_value("--cache")
     if option:
-        return CacheUse(tool, norm(posixpath.join(state.workdir, option)), suffix, "--cache", install.span, None, None)
+        return CacheUse(tool, norm(posixpath.join(state.workdir, option)), suffix, "--cache", install.span,
+                        None, None)
     for name in ("npm_config_cache", "NPM_CONFIG_CACHE"):
         if env.get(name):
             return CacheUse(tool, norm(env[name] or ""), suffix, name, env_span(name), None, None)
@@ -1059,7 +1081,9 @@ def mount_covers(mount: Mount, use: CacheUse) -> bool:
     if use.directory is not None:
         return covers(mount.target, use.directory)
     target = mount.target.rstrip("/")
-    return target.endswith("/" + use.suffix) or target.endswith("/.cache") and use.suffix.startswith(".cache/")
+    if target.endswith("/" + use.suffix):
+        return True
+    return target.endswith("/.cache") and use.suffix.startswith(".cache/")
 
 
 def _removes(commands: list[tuple[Command, Span]], directory: str | None) -> bool:
@@ -1083,14 +1107,15 @@ def _removes(commands: list[tuple[Command, Span]], directory: str | None) -> boo
 
 def _cleans(commands: list[tuple[Command, Span]], tool: str) -> bool:
     for command, _span in commands:
-        words = [posixpath.basename(command.words[0])] + command.words[1:] if command.words else []
+        words = [posixpath.basename(command.words[0]), *command.words[1:]] if command.words else []
         if tool == "pip" and len(words) >= 3 and words[0].startswith("pip") and words[1] == "cache" \
                 and words[2] in ("purge", "remove"):
             return True
-        if tool == "pip" and words[:1] and words[0].startswith("python") and "-m" in words and "pip" in words \
-                and "cache" in words and ("purge" in words or "remove" in words):
+        if tool == "pip" and words[:1] and words[0].startswith("python") and "-m" in words \
+                and "pip" in words and "cache" in words and ("purge" in words or "remove" in words):
             return True
-        if tool == "uv" and words[:1] == ["uv"] and "cache" in words and ("clean" in words or "prune" in words):
+        if tool == "uv" and words[:1] == ["uv"] and "cache" in words \
+                and ("clean" in words or "prune" in words):
             return True
         if tool == "uv" and words[:2] == ["uv", "clean"]:
             return True
@@ -1149,10 +1174,11 @@ def pip_cache_in_layer(project: Project) -> Iterator[Finding]:
                 more = f" (and {len(hits) - 1} more pip install in this RUN)" if len(hits) > 1 else ""
                 yield Finding(
                     span=install.span,
-                    message=(f"`{_cmd_label(install)}`{more} leaves pip's download cache ({where}) in this layer "
-                             "of the image: every wheel is stored twice"),
-                    fix=("Add `--no-cache-dir`, or set `ENV PIP_NO_CACHE_DIR=1`, or keep the cache out of the "
-                         f"image with `RUN --mount=type=cache,target={use.directory or '/root/.cache/pip'} ...`."),
+                    message=(f"`{_cmd_label(install)}`{more} leaves pip's download cache ({where}) in this "
+                             "layer of the image: every wheel is stored twice"),
+                    fix=("Add `--no-cache-dir`, or set `ENV PIP_NO_CACHE_DIR=1`, or keep the cache out of "
+                         "the image with `RUN "
+                         f"--mount=type=cache,target={use.directory or '/root/.cache/pip'} ...`."),
                 )
 
 
@@ -1184,15 +1210,17 @@ def uv_cache_in_layer(project: Project) -> Iterator[Finding]:
                     link_mode = install.option_value("--link-mode") or env.get("UV_LINK_MODE") or ""
                     copies = link_mode.strip().lower() == "copy"
                     where = use.directory or f"~/{use.suffix}"
-                    message = (f"`{_cmd_label(install)}` writes uv's cache ({where}) into this layer of the image"
-                               + (": with link mode `copy` every installed file is stored twice" if copies else
+                    message = (f"`{_cmd_label(install)}` writes uv's cache ({where}) into this layer of the "
+                               "image"
+                               + (": with link mode `copy` every installed file is stored "
+                                  "twice" if copies else
                                   " (archives and built wheels the running container never uses)"))
                     yield Finding(
                         span=install.span,
                         message=message,
-                        fix=("Mount the cache: `RUN --mount=type=cache,target="
-                             f"{use.directory or '/root/.cache/uv'} {_cmd_label(install)}`, or add `--no-cache` "
-                             "(or `ENV UV_NO_CACHE=1`)."),
+                        fix=("Mount the cache: `RUN "
+                             f"--mount=type=cache,target={use.directory or '/root/.cache/uv'} "
+                             f"{_cmd_label(install)}`, or add `--no-cache` (or `ENV UV_NO_CACHE=1`)."),
                         severity=Severity.WARNING if copies else Severity.NOTE,
                     )
 
@@ -1243,11 +1271,12 @@ def _defeated_by_options(stage: Stage, facts: _RunFacts, caches: list[Mount]) ->
                 if use.disabled_span is not None and use.disabled_span != install.span else ()
             yield Finding(
                 span=mount.span,
-                message=(f"the cache mount at {mount.target} is never used: {use.disabled} turns {use.tool}'s cache "
-                         f"off for `{_cmd_label(install)}`, so every build downloads all packages again"),
+                message=(f"the cache mount at {mount.target} is never used: {use.disabled} turns "
+                         f"{use.tool}'s cache off for `{_cmd_label(install)}`, so every build downloads all "
+                         "packages again"),
                 related=related,
-                fix=(f"Keep the mount and drop {use.disabled}: the cache lives outside the image, so it costs no "
-                     "image size."),
+                fix=(f"Keep the mount and drop {use.disabled}: the cache lives outside the image, so it "
+                     "costs no image size."),
             )
         if install.manager == "apk" and install.action == "add" and install.has_option("--no-cache"):
             mount = next((m for m in caches if covers(m.target or "/", "/var/cache/apk")
@@ -1256,10 +1285,10 @@ def _defeated_by_options(stage: Stage, facts: _RunFacts, caches: list[Mount]) ->
                 reported.add(id(mount))
                 yield Finding(
                     span=mount.span,
-                    message=(f"the cache mount at {mount.target} is never used: `apk add --no-cache` neither reads "
-                             "nor writes /var/cache/apk"),
-                    fix="With the cache mount, drop `--no-cache` (and link the cache: `ln -s /var/cache/apk "
-                        "/etc/apk/cache`), or drop the mount.",
+                    message=(f"the cache mount at {mount.target} is never used: `apk add --no-cache` "
+                             "neither reads nor writes /var/cache/apk"),
+                    fix="With the cache mount, drop `--no-cache` (and link the cache: `ln -s "
+                        "/var/cache/apk /etc/apk/cache`), or drop the mount.",
                 )
 
 
@@ -1288,11 +1317,12 @@ def _defeated_by_cleanup(facts: _RunFacts, caches: list[Mount]) -> Iterator[Find
         mount = next(m for m in caches if m.target == deleted)
         yield Finding(
             span=span,
-            message=(f"`{' '.join(command.words)[:60]}` empties the cache mount at {deleted}: what the mount should "
-                     "keep between builds is deleted at the end of every build, and deleting it saves no image space "
-                     "(a cache mount is not part of the layer)"),
+            message=(f"`{' '.join(command.words)[:60]}` empties the cache mount at {deleted}: what the "
+                     "mount should keep between builds is deleted at the end of every build, and deleting "
+                     "it saves no image space (a cache mount is not part of the layer)"),
             related=(Related(mount.span, "the cache mount"),),
-            fix="Drop the cleanup of the mounted folder; keep cleanups only for folders that are not mounted.",
+            fix="Drop the cleanup of the mounted folder; keep cleanups only for folders that are not "
+                "mounted.",
         )
 
 
@@ -1332,39 +1362,54 @@ def cache_mount_wrong_target(project: Project) -> Iterator[Finding]:
                 if not uses:
                     continue
 
-                def used(mount: Mount) -> bool:
+                def used(mount: Mount, uses: list[tuple[Install, CacheUse]] = uses) -> bool:
                     if any(mount_covers(mount, u) for _i, u in uses):
                         return True
                     return any(covers(mount.target or "/", d) or covers(d, mount.target or "/")
                                for d in _KNOWN_CACHE_DIRS)
 
-                reported: set[int] = set()
-                for install, use in uses:
-                    if any(mount_covers(m, use) for m in caches):
+                uncovered = [
+                    (i, u)
+                    for i, u in uses
+                    if u.directory is not None and not any(mount_covers(m, u) for m in caches)
+                ]
+                for mount in caches:
+                    if used(mount):
                         continue
-                    if use.directory is None:
-                        continue  # unknown home: cannot tell where the cache is
-                    wanted = _TOOL_TOKENS[use.tool] | set().union(*(_TOOL_TOKENS[t] for t in _RELATED_TOOLS[use.tool]))
-                    for mount in caches:
-                        if id(mount) in reported or used(mount):
-                            continue
-                        if not (_tokens(mount.target or "") | _tokens(mount.id or "")) & wanted:
-                            continue
-                        reported.add(id(mount))
-                        related = (Related(use.origin_span, f"{use.origin} sets {use.tool}'s cache to "
-                                           f"{use.directory}"),) if use.origin_span is not None else ()
-                        yield Finding(
-                            span=mount.span,
-                            message=(f"cache mount at {mount.target}, but `{_cmd_label(install)}` keeps its cache in "
-                                     f"{use.directory} ({use.origin}): the mount stays empty, every build downloads "
-                                     "everything again and the cache is written into the image instead"),
-                            related=related,
-                            fix=f"Mount the folder the tool uses: `--mount=type=cache,target={use.directory}` "
-                                f"(or point the tool at the mount, e.g. "
-                                f"`ENV {'UV_CACHE_DIR' if use.tool == 'uv' else 'PIP_CACHE_DIR' if use.tool == 'pip' else 'npm_config_cache'}"
-                                f"={mount.target}`).",
+                    tokens = _tokens(mount.target or "") | _tokens(mount.id or "")
+                    direct = [(i, u) for i, u in uncovered if tokens & _TOOL_TOKENS[u.tool]]
+                    related_uses = [
+                        (i, u)
+                        for i, u in uncovered
+                        if tokens & set().union(*(_TOOL_TOKENS[t] for t in _RELATED_TOOLS[u.tool]))
+                    ]
+                    chosen = (direct or related_uses)[:1]
+                    if not chosen:
+                        continue
+                    install, use = chosen[0]
+                    related = (
+                        (
+                            Related(
+                                use.origin_span, f"{use.origin} sets {use.tool}'s cache to {use.directory}"
+                            ),
                         )
-                        break
+                        if use.origin_span is not None
+                        else ()
+                    )
+                    variable = {"uv": "UV_CACHE_DIR", "pip": "PIP_CACHE_DIR"}.get(
+                        use.tool, "npm_config_cache"
+                    )
+                    yield Finding(
+                        span=mount.span,
+                        message=(
+                            f"cache mount at {mount.target}, but `{_cmd_label(install)}` keeps its cache in "
+                            f"{use.directory} ({use.origin}): the mount stays empty, every build downloads "
+                            "everything again and the cache is written into the image instead"
+                        ),
+                        related=related,
+                        fix=f"Mount the folder the tool uses: `--mount=type=cache,target={use.directory}` "
+                        f"(or point the tool at the mount: `ENV {variable}={mount.target}`).",
+                    )
 
 
 # --- DA808 ------------------------------------------------------------------------------------
@@ -1388,17 +1433,20 @@ def cache_mount_not_writable(project: Project) -> Iterator[Finding]:
                 for mount in facts.mounts:
                     if mount.type != "cache" or not mount.target:
                         continue
-                    if mount.uid not in (None, "0") or (mount.mode and mount.mode.lstrip("0")[-1:] in ("7", "6")):
+                    writable_mode = bool(mount.mode) and (mount.mode or "").lstrip("0")[-1:] in ("7", "6")
+                    if mount.uid not in (None, "0") or writable_mode:
                         continue
                     user_inst = _last_user_before(stage, state.order)
-                    related = (Related(user_inst.span, f"USER {state.user} is in effect here"),) if user_inst else ()
+                    related = (Related(user_inst.span, f"USER {state.user} is in effect "
+                                                       "here"),) if user_inst else ()
                     yield Finding(
                         span=mount.span,
-                        message=(f"cache mount at {mount.target} without `uid=`: BuildKit creates it owned by root "
-                                 f"(mode 0755), so USER {state.user} cannot write to it and the cache is not used "
-                                 "(or the command fails with \"Permission denied\")"),
+                        message=(f"cache mount at {mount.target} without `uid=`: BuildKit creates it owned "
+                                 f"by root (mode 0755), so USER {state.user} cannot write to it and the "
+                                 "cache is not used (or the command fails with \"Permission denied\")"),
                         related=related,
-                        fix=(f"Give the mount the user's ids: `--mount=type=cache,target={mount.target},uid=<uid of "
+                        fix=("Give the mount the user's ids: "
+                             f"`--mount=type=cache,target={mount.target},uid=<uid of "
                              f"{state.user}>,gid=<gid>`, or run this RUN before `USER`."),
                     )
 
@@ -1435,25 +1483,25 @@ def copy_whole_filesystem(project: Project) -> Iterator[Finding]:
                 source_stage = document.stage(source_ref)
                 if source_stage is None or source_stage.is_scratch:
                     continue
-                if not any(i.keyword == "RUN" for member in lineage(source_stage) for i in member.instructions):
+                built = any(i.keyword == "RUN" for m in lineage(source_stage) for i in m.instructions)
+                if not built:
                     continue  # an image used as-is (a binaries or helper image such as tonistiigi/xx)
                 if source_stage.external_image is None or "$" in (source_stage.external_image or ""):
                     continue
                 words = _copy_words(inst)
                 if len(words) < 2:
                     continue
-                whole = [w for w in words[:-1] if norm("/" + w.lstrip("/")) == "/" and w.strip() in ("/", "/.", "/*",
-                                                                                                      "/./")]
+                whole = [w for w in words[:-1] if w.strip() in ("/", "/.", "/*", "/./")]
                 if not whole:
                     continue
                 yield Finding(
                     span=inst.span if inst.span.line == inst.span.end_line else inst.keyword_span,
-                    message=(f"`{_copy_label(inst)}` copies the whole filesystem of {source_stage.label} (built on "
-                             f"`{source_stage.external_image or source_stage.base}`): its compilers, caches, sources "
-                             "and base-image files all land in this image"),
+                    message=(f"`{_copy_label(inst)}` copies the whole filesystem of {source_stage.label} "
+                             f"(built on `{source_stage.external_image or source_stage.base}`): its "
+                             "compilers, caches, sources and base-image files all land in this image"),
                     related=(Related(source_stage.from_instruction.span, "the stage that is copied whole"),),
-                    fix="Copy only what the runtime needs from the build stage, e.g. `COPY --from="
-                        f"{source_ref} /opt/venv /opt/venv` or the build output folder.",
+                    fix="Copy only what the runtime needs from the build stage, e.g. `COPY "
+                        f"--from={source_ref} /opt/venv /opt/venv` or the build output folder.",
                 )
 
 
@@ -1501,7 +1549,8 @@ def _prunes(stage: Stage, install: Install) -> bool:
             if inst.keyword != "RUN":
                 continue
             for command, span in run_commands(inst):
-                if command.name == "rm" and later(inst, span) and any("node_modules" in w for w in command.words[1:]):
+                if command.name == "rm" and later(inst, span) \
+                        and any("node_modules" in w for w in command.words[1:]):
                     return True
     return False
 
@@ -1534,7 +1583,8 @@ def copy_build_tree_with_dev_deps(project: Project) -> Iterator[Finding]:
                     yield finding
 
 
-def _dev_tree_copy(project: Project, context: Context, stage: Stage, inst: Instruction, source: Stage) -> Finding | None:
+def _dev_tree_copy(project: Project, context: Context, stage: Stage, inst: Instruction,
+                   source: Stage) -> Finding | None:
     files = stage_files(project, source, context)
     copies = [c for c in files.code_copies() if c.context_path == (context.path or ".")]
     if not copies:
@@ -1574,12 +1624,14 @@ def _dev_tree_copy(project: Project, context: Context, stage: Stage, inst: Instr
     what = "its node_modules" if hit == modules else f"{hit} (the source tree and node_modules)"
     return Finding(
         span=inst.span if inst.span.line == inst.span.end_line else inst.keyword_span,
-        message=(f"`{_copy_label(inst)}` copies {what} from {source.label}, where `{_cmd_label(install)}` installed "
-                 "the devDependencies too: the runtime image ships build tools and test libraries it never uses"),
+        message=(f"`{_copy_label(inst)}` copies {what} from {source.label}, where `{_cmd_label(install)}` "
+                 "installed the devDependencies too: the runtime image ships build tools and test "
+                 "libraries it never uses"),
         related=(Related(install.span, "devDependencies installed here"),
                  Related(tree.inst.span, "the whole context is copied here")),
-        fix="Install production dependencies for the runtime (`npm ci --omit=dev` in a deps stage, or `npm prune "
-            "--omit=dev` after the build) and copy only the build output (e.g. `.next/standalone`, `dist/`).",
+        fix="Install production dependencies for the runtime (`npm ci --omit=dev` in a deps stage, or `npm "
+            "prune --omit=dev` after the build) and copy only the build output (e.g. `.next/standalone`, "
+            "`dist/`).",
     )
 
 
@@ -1589,17 +1641,18 @@ def _dev_tree_copy(project: Project, context: Context, stage: Stage, inst: Instr
 _PRIVILEGE_DROPPERS = frozenset({"gosu", "su-exec", "setpriv", "runuser", "chroot", "s6-setuidgid", "chpst",
                                  "setuidgid", "su"})
 #: one-shot commands: the image is a tool or a job, not a service
-_ONE_SHOT = frozenset({"pytest", "py.test", "tox", "nox", "alembic", "make", "echo", "true", "ruff", "mypy",
-                       "black", "flake8", "pylint", "jest", "vitest", "mocha", "eslint", "tsc", "prisma",
-                       "migrate", "bash", "sh", "ash", "zsh", "python-repl", "pip", "uv", "poetry", "cat", "ls",
-                       "sleep"})
+_ONE_SHOT = frozenset({"pytest", "py.test", "tox", "nox", "alembic", "make", "echo", "true", "ruff",
+                       "mypy", "black", "flake8", "pylint", "jest", "vitest", "mocha", "eslint", "tsc",
+                       "prisma", "migrate", "bash", "sh", "ash", "zsh", "python-repl", "pip", "uv",
+                       "poetry", "cat", "ls", "sleep"})
 _ONE_SHOT_PY_MODULES = frozenset({"pytest", "pip", "alembic", "unittest", "build", "twine", "mypy", "ruff"})
 _ONE_SHOT_NPM = frozenset({"test", "build", "lint", "migrate", "typecheck", "format"})
 #: programs that serve: a long-running process with a port
-_SERVERS = frozenset({"uvicorn", "gunicorn", "hypercorn", "daphne", "granian", "waitress-serve", "streamlit",
-                      "nginx", "caddy", "httpd", "apache2-foreground", "node", "next", "nuxt", "php-fpm",
-                      "serve", "http-server", "fastapi", "flask", "supervisord", "uwsgi", "java", "deno", "bun",
-                      "pm2-runtime", "vllm", "text-generation-launcher", "tritonserver"})
+_SERVERS = frozenset({"uvicorn", "gunicorn", "hypercorn", "daphne", "granian", "waitress-serve",
+                      "streamlit", "nginx", "caddy", "httpd", "apache2-foreground", "node", "next", "nuxt",
+                      "php-fpm", "serve", "http-server", "fastapi", "flask", "supervisord", "uwsgi",
+                      "java", "deno", "bun", "pm2-runtime", "vllm", "text-generation-launcher",
+                      "tritonserver"})
 
 
 def _words_of(value: object) -> list[str]:
@@ -1666,8 +1719,9 @@ def is_one_shot(words: list[str]) -> bool:
             return True  # a REPL
         script = next((a for a in args if not a.startswith("-")), "")
         base = posixpath.basename(script)
-        return base in ("manage.py",) and any(a in ("migrate", "test", "collectstatic", "shell") for a in args) \
-            or base.startswith(("test", "migrate", "download", "build", "export"))
+        if base == "manage.py":
+            return any(a in ("migrate", "test", "collectstatic", "shell") for a in args)
+        return base.startswith(("test", "migrate", "download", "build", "export"))
     if program in ("npm", "yarn", "pnpm", "bun"):
         rest = [a for a in args if not a.startswith("-")]
         if rest[:1] == ["run"]:
@@ -1717,22 +1771,27 @@ def _base_runs_as_root(stage: Stage) -> bool | None:
         return None
     if facts.family in _ROOT_BY_DESIGN or facts.profile.startswith("nginx"):
         return None
-    if "nonroot" in (ref.tag or ""):
-        return False
-    return True
+    return "nonroot" not in (ref.tag or "")
 
 
 #: daemons that start as root and switch to their own user (config ``user``/``uid``), or
 #: supervisors whose services do
-_SELF_DROPPING = frozenset({"nginx", "httpd", "apache2", "apache2-foreground", "apache2ctl", "php-fpm", "uwsgi",
-                            "postfix", "dovecot", "unbound", "rspamd", "sshd", "cron", "crond", "supervisord",
-                            "s6-svscan", "init", "runsvdir", "haproxy", "squid", "named", "clamd", "freshclam",
-                            "postgres", "mysqld", "mariadbd", "memcached", "sogod", "caddy", "openresty", "lighttpd",
-                            "systemd", "tini-init"})
+_SELF_DROPPING = frozenset({"nginx", "httpd", "apache2", "apache2-foreground", "apache2ctl", "php-fpm",
+                            "uwsgi", "postfix", "dovecot", "unbound", "rspamd", "sshd", "cron", "crond",
+                            "supervisord", "s6-svscan", "init", "runsvdir", "haproxy", "squid", "named",
+                            "clamd", "freshclam", "postgres", "mysqld", "mariadbd", "memcached", "sogod",
+                            "caddy", "openresty", "lighttpd", "systemd", "tini-init"})
 #: programs that are not entrypoint scripts (an interpreter or a server runs the command itself)
-_PROGRAMS = _SERVERS | _ONE_SHOT | frozenset({"python", "python3", "node", "npm", "npx", "yarn", "pnpm", "bun", "deno",
-                                             "java", "dumb-init", "tini", "uv", "uvx", "poetry", "celery", "rq",
-                                             "dramatiq", "huey", "arq", "dotnet", "ruby", "bundle", "rails", "php"})
+_PROGRAMS = _SERVERS | _ONE_SHOT | frozenset({
+    "python", "python3", "node", "npm", "npx", "yarn", "pnpm", "bun", "deno", "java", "dumb-init", "tini",
+    "uv", "uvx", "poetry", "celery", "rq", "dramatiq", "huey", "arq", "dotnet", "ruby", "bundle", "rails",
+    "php"
+})
+
+
+def _is_script(word: str) -> bool:
+    name = posixpath.basename(word)
+    return name not in _PROGRAMS and not re.match(r"^python[\d.]*$", name)
 
 
 def _drops_privileges(project: Project, stage: Stage, context: Context, words: list[str]) -> bool | None:
@@ -1746,8 +1805,7 @@ def _drops_privileges(project: Project, stage: Stage, context: Context, words: l
             return True
     entry, _cmd = _stage_start(stage)
     candidates = [w for w in (entry[:2] + words[:2]) if w and not w.startswith("-")]
-    scripts = [w for w in candidates if w.endswith(".sh") or "/" in w and posixpath.basename(w) not in _PROGRAMS
-               and not re.match(r"^python[\d.]*$", posixpath.basename(w))]
+    scripts = [w for w in candidates if w.endswith(".sh") or ("/" in w and _is_script(w))]
     if not scripts:
         return False
     script = scripts[0]
@@ -1794,7 +1852,8 @@ def runs_as_root(project: Project) -> Iterator[Finding]:
 
 
 #: stage names of development or test images (dev containers, test runners)
-_DEV_TARGET = re.compile(r"(?:^|[-_.])(?:dev|devel|develop|development|debug|test|tests|testing|ci)(?:$|[-_.])")
+_DEV_TARGET = re.compile(r"(?:^|[-_.])(?:dev|devel|develop|development|debug|test|tests|testing|ci)"
+                         r"(?:$|[-_.])")
 
 
 def _dev_image(path: str, stage: Stage) -> bool:
@@ -1804,7 +1863,8 @@ def _dev_image(path: str, stage: Stage) -> bool:
     return bool(stage.name and _DEV_TARGET.search(stage.name.lower()))
 
 
-def _root_finding(project: Project, context: Context, stage: Stage, links: list[ServiceBuild]) -> Finding | None:
+def _root_finding(project: Project, context: Context, stage: Stage,
+                  links: list[ServiceBuild]) -> Finding | None:
     user = stage.user
     if links and all(link.service.user for link in links):
         return None
@@ -1823,8 +1883,9 @@ def _root_finding(project: Project, context: Context, stage: Stage, links: list[
     drops = _drops_privileges(project, stage, context, words)
     if drops is not False:
         return None
-    related = tuple(Related(link.service.span, f"compose service `{link.service.name}` runs this stage without "
-                            "`user:`") for link in without_user[:3])
+    related = tuple(Related(link.service.span,
+                            f"compose service `{link.service.name}` runs this stage without `user:`")
+                    for link in without_user[:3])
     if user is not None:
         user_inst = next((i for member in lineage(stage) for i in reversed(member.instructions)
                           if i.keyword == "USER"), None)
@@ -1833,17 +1894,17 @@ def _root_finding(project: Project, context: Context, stage: Stage, links: list[
             span=span,
             message=(f"the last USER of {stage.label} is `{user}`: the container's process runs as root"),
             related=related,
-            fix="Create an unprivileged user and switch to it at the end of the stage: `RUN useradd --system "
-                "--uid 10001 app` then `USER app` (chown only the folders it must write).",
+            fix="Create an unprivileged user and switch to it at the end of the stage: `RUN useradd "
+                "--system --uid 10001 app` then `USER app` (chown only the folders it must write).",
         )
     return Finding(
         span=stage.from_instruction.span,
-        message=(f"{stage.label} (the image a container runs) never sets USER, and `{stage.external_image}` starts "
-                 "as root: the service runs as root"),
+        message=(f"the container runs as root: {stage.label}, the stage it runs, never sets USER and "
+                 f"`{stage.external_image}` starts as root"),
         related=related,
-        fix="Add an unprivileged user at the end of the stage: `RUN useradd --system --uid 10001 --no-create-home "
-            "app` (Alpine: `adduser -S -u 10001 app`) and `USER app`; or set `user: \"10001:10001\"` on the compose "
-            "service.",
+        fix="Add an unprivileged user at the end of the stage: `RUN useradd --system --uid 10001 "
+            "--no-create-home app` (Alpine: `adduser -S -u 10001 app`) and `USER app`; or set `user: "
+            "\"10001:10001\"` on the compose service.",
     )
 
 
@@ -1880,13 +1941,13 @@ def no_healthcheck(project: Project) -> Iterator[Finding]:
                         continue
                     yield Finding(
                         span=link.service.span,
-                        message=(f"compose service `{link.service.name}` has no `healthcheck:` and its image "
-                                 f"({stage.label} of {path}) has no HEALTHCHECK: Docker cannot tell a hung or "
-                                 "still-starting server from a healthy one"),
+                        message=(f"compose service `{link.service.name}` has no `healthcheck:` and its "
+                                 f"image ({stage.label} of {path}) has no HEALTHCHECK: Docker cannot tell a "
+                                 "hung or still-starting server from a healthy one"),
                         related=(Related(stage.from_instruction.span, "the stage the service runs"),),
-                        fix="Add a `healthcheck:` to the service (or `HEALTHCHECK` to the stage) that calls the "
-                            "health endpoint, e.g. `test: [\"CMD\", \"python\", \"-c\", \"import urllib.request; "
-                            "urllib.request.urlopen('http://127.0.0.1:8000/health')\"]`.",
+                        fix="Add a `healthcheck:` to the service (or `HEALTHCHECK` to the stage) that "
+                            "calls the health endpoint, e.g. `test: [\"CMD\", \"python\", \"-c\", \"import "
+                            "urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')\"]`.",
                     )
                 continue
             words = _effective_words(stage, None)
@@ -1895,7 +1956,8 @@ def no_healthcheck(project: Project) -> Iterator[Finding]:
             yield Finding(
                 span=stage.from_instruction.span,
                 message=(f"{stage.label} serves (it EXPOSEs a port or starts a server) but has no "
-                         "HEALTHCHECK: Docker cannot tell a hung or still-starting server from a healthy one"),
+                         "HEALTHCHECK: Docker cannot tell a hung or still-starting server from a healthy "
+                         "one"),
                 fix="Add `HEALTHCHECK --interval=30s --timeout=5s CMD <a request to the health endpoint>` "
                     "(curl only if the image has it; a python or node one-liner otherwise).",
             )

@@ -393,7 +393,14 @@ def _is_root(user: str | None) -> bool:
     if user is None:
         return True
     name = user.split(":", 1)[0].strip()
-    return name in ("", "root", "0")
+    return name in ("root", "0")
+
+
+def _known_user(user: str | None) -> bool:
+    if user is None:
+        return True
+    name = user.split(":", 1)[0].strip()
+    return bool(name) and "$" not in name
 
 
 def _home(env: dict[str, str | None], user: str | None) -> str | None:

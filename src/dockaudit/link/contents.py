@@ -285,6 +285,13 @@ def _opaque_command(name: str, words: list[str], args: list[str], shells: frozen
         return f"runs the script {args[0]}"
     if words and (words[0].startswith("./") or name.endswith((".sh", ".run"))):
         return f"runs {words[0]}"
+    if (
+        words
+        and "/" in words[0]
+        and not words[0].startswith(("/usr/", "/bin/", "/sbin/"))
+        and "$" not in words[0]
+    ):
+        return f"runs {words[0]}"
     if name in ("dpkg", "rpm") and any(a.startswith("-i") or a == "--install" for a in args):
         return f"installs a package file with {name}"
     if name in ("make", "cmake", "ninja") and "install" in args:
@@ -388,8 +395,6 @@ class StageContents:
         build_args: dict[str, str] | None,
         registry: dict[int, StageContents],
     ) -> None:
-        from dockaudit.installs import stage_installs
-
         self.project = project
         self.stage = stage
         self.context = context
@@ -404,7 +409,7 @@ class StageContents:
         self.facts: ImageFacts | None = None
         if not self.scratch:
             self.facts = _facts(self.base_ref)
-        self.installs: list[Install] = []
+        self._installs: list[Install] | None = None
         self.workdir_before: dict[int, str] = {}
         self.env_before: dict[int, dict[str, str | None]] = {}
         self.order: dict[int, int] = {}
@@ -429,11 +434,24 @@ class StageContents:
             )
             return
         try:
-            self.installs = stage_installs(stage, inherited=True)
             self._replay()
         except RecursionError:
             self.unreadable = "an instruction is nested too deeply to read"
-            self.installs, self.copies, self.runs = [], [], []
+            self.copies, self.runs = [], []
+
+    @property
+    def installs(self) -> list[Install]:
+        """Package-manager commands of the lineage (read on first use)."""
+        if self._installs is None:
+            from dockaudit.installs import stage_installs
+
+            self._installs = []
+            if not self.unreadable:
+                try:
+                    self._installs = stage_installs(self.stage, inherited=True)
+                except RecursionError:
+                    self.unreadable = "an instruction is nested too deeply to read"
+        return self._installs
 
     # --- replay ----------------------------------------------------------------------------
 
@@ -981,7 +999,7 @@ class StageContents:
                 return None
             if python_script_packages(name) is not None or name in ("python", "python3", "pip", "pip3"):
                 state = other.python()
-                if state.installs or state.venvs:
+                if state.installs or state.venvs or state.opaque or other.opaque_runs():
                     found = other.executable(name, depth + 1)
                     if found.state in (YES, UNKNOWN):
                         return Presence(found.state, found.reason, where)
@@ -1050,6 +1068,8 @@ class StageContents:
                 if other is self:
                     continue
                 theirs = other.python()
+                for _inst, why in other.opaque_runs():
+                    state.opaque.append(f"{copy.from_stage.label} {why}")
                 if theirs.installs or theirs.venvs:
                     state.installs = state.installs or theirs.installs
                     state.names |= theirs.names

@@ -303,6 +303,8 @@ class _Builder:
         workdir = parent.workdir if parent is not None else "/"
         for instruction in stage.instructions:
             keyword = instruction.keyword
+            if keyword not in ("WORKDIR", "RUN", "COPY", "ADD"):
+                continue
             variables = stage.env_at(instruction)
             if keyword == "WORKDIR" and instruction.value:
                 workdir = _join(workdir, _expand(instruction.value, variables, instruction.escape))
@@ -354,8 +356,9 @@ class _Builder:
                 if self._is_script(command):
                     self._opaque(model, instruction)
                     continue
-                span = self._command_span(instruction, script, command)
-                install = install_of(command, instruction, span)
+                install = install_of(command, instruction, instruction.keyword_span)
+                if install is not None:
+                    install.span = self._command_span(instruction, script, command)
                 if install is None:
                     if name in ("xargs",) and any(w in ("apt-get", "apt", "apk") for w in words):
                         self._opaque(model, instruction)

@@ -273,4 +273,6 @@ def build(result: AuditResult) -> dict:
 def render(result: AuditResult, color: bool = False, quiet: bool = False,
            show_suppressed: bool = False) -> str:
     """SARIF JSON; suppressed findings are always included (marked as such)."""
-    return json.dumps(build(result), indent=2, ensure_ascii=False) + "\n"
+    from dockaudit.report.jsonfmt import escape_invisible
+
+    return escape_invisible(json.dumps(build(result), indent=2, ensure_ascii=False)) + "\n"
