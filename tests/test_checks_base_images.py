@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -73,13 +74,16 @@ def test_da851_compose_build_args_and_suggestions(scan):
     }
     (finding,) = hits(scan(files, select=("DA851",)), "DA851")
     assert "`python:3.8-slim-bookworm`" in finding.message and "Python 3.8" in finding.message
-    assert "python:3.14-slim-bookworm" in finding.message
+    # the replacement version moves with time
+    assert re.search(r"e\.g\. `python:3\.1\d-slim-bookworm`", finding.message)
 
 
 def test_da851_patch_versions_are_not_suggested_with_new_distributions(scan):
     files = {"Dockerfile": "FROM python:3.11.4-slim-buster\n"}
     (finding,) = hits(scan(files, select=("DA851",)), "DA851")
-    assert "`python:3.11-slim-trixie`" in finding.message
+    suggestion = re.search(r"e\.g\. `([^`]+)`", finding.message)
+    assert suggestion and suggestion.group(1).startswith("python:3.11-slim-")  # not 3.11.4: no such tag
+    assert "buster" not in suggestion.group(1)
 
 
 def test_da851_cuda_suggests_a_published_tag(scan):

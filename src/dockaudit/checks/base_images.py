@@ -181,7 +181,8 @@ def image_tag_floating(project: Project) -> Iterator[Finding]:
 
 # --- DA851 -----------------------------------------------------------------------------------
 
-_DEBIAN_CODENAMES = {"9": "stretch", "10": "buster", "11": "bullseye", "12": "bookworm", "13": "trixie"}
+_DEBIAN_CODENAMES = {"9": "stretch", "10": "buster", "11": "bullseye", "12": "bookworm", "13": "trixie",
+                     "14": "forky", "15": "duke"}
 _UBUNTU_CODENAMES = {"16.04": "xenial", "18.04": "bionic", "20.04": "focal", "22.04": "jammy",
                      "24.04": "noble"}
 

@@ -993,9 +993,17 @@ def stage_model(project: Project, path: str, stage: Stage) -> StageModel | None:
     return _builder(project, path, dockerfile).model(stage)
 
 
+#: Dockerfile names of development/test variants (``Dockerfile.dev``, ``test.Dockerfile``)
+_DEV_DOCKERFILE = re.compile(
+    r"(?:^|[.\-_])(?:dev|devel|develop|development|test|tests|ci|debug)(?:[.\-_]|$)", re.I
+)
+
+
 def deployed_stages(project: Project) -> list[tuple[str, Dockerfile, Stage]]:
     """Stages that become images people run: the compose build targets (the final stage when a
-    service gives no target) and, for Dockerfiles no compose service builds, the final stage."""
+    service gives no target) and, for Dockerfiles no compose service builds, the final stage -
+    except development/test variants (``Dockerfile.dev``, ``test.Dockerfile``) next to a
+    Dockerfile that compose does build."""
     from dockaudit.link.services import service_builds
 
     out: list[tuple[str, Dockerfile, Stage]] = []
@@ -1011,8 +1019,11 @@ def deployed_stages(project: Project) -> list[tuple[str, Dockerfile, Stage]]:
         if key not in seen:
             seen.add(key)
             out.append((link.dockerfile_path, link.dockerfile, link.stage))
+    built_folders = {posixpath.dirname(p) for p in built}
     for path, dockerfile in sorted(project.dockerfiles.items()):
         if path in built or dockerfile.final_stage is None:
+            continue
+        if posixpath.dirname(path) in built_folders and _DEV_DOCKERFILE.search(posixpath.basename(path)):
             continue
         out.append((path, dockerfile, dockerfile.final_stage))
     return out
