@@ -387,3 +387,10 @@ def test_da303_env_file_written_by_a_script_is_not_judged(scan, script):
              script[0]: script[1]}
     found = hits(scan(files, select=("DA303",)), "DA303")
     assert len(found) == 1
+
+
+def test_da303_template_in_a_parent_folder(scan):
+    files = {"docker/nvidia/compose.yaml": "services:\n  web:\n    build: .\n    env_file: .env\n",
+             "docker/nvidia/Dockerfile": "FROM python:3.12-slim\n",
+             "docker/.env.example": "HOST_PORT=7860\n"}
+    assert not hits(scan(files, select=("DA303",)), "DA303")

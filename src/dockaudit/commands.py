@@ -42,6 +42,16 @@ def _use_color(no_color: bool, output: str | None) -> bool:
     return sys.stdout.isatty()
 
 
+def _show_progress(quiet: bool) -> bool:
+    """A progress bar (for large scans) only for a person watching: stderr is a terminal, not CI."""
+    if quiet or os.environ.get("CI") or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
@@ -58,7 +68,9 @@ def _use_color(no_color: bool, output: str | None) -> bool:
               help="Config file (default: .dockaudit.toml or [tool.dockaudit] in the scanned root).")
 @click.option("--gpu-driver", help="NVIDIA driver version of the servers (overrides [gpu] driver).")
 @click.option("--gpu", "gpus", multiple=True, help="GPU model of the servers, e.g. 'Tesla P40' (repeatable).")
-@click.option("--jobs", "-j", type=click.IntRange(0, 64), default=0, help="Parallel workers (0: automatic).")
+@click.option("--jobs", "-j", type=click.IntRange(0, 64), default=0,
+              help="Processes to use: 1 runs everything in one process; 0 (default) uses all CPUs when "
+                   "the scan is large enough to gain from it.")
 @click.option("--no-color", is_flag=True, help="Plain text output.")
 @click.option("--quiet", "-q", is_flag=True, help="Only the findings (text) or nothing but the exit code.")
 @click.option("--show-suppressed", is_flag=True, help="List suppressed findings in text output too.")
@@ -81,6 +93,7 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, fail_on: str | No
     options = Options(
         config_file=config_file, select=_split(select), ignore=_split(ignore), exclude=tuple(exclude),
         fail_on=fail_on, gpu_driver=gpu_driver, gpu_devices=tuple(gpus), debug=debug, jobs=jobs,
+        progress=_show_progress(quiet),
     )
     try:
         result = audit(list(paths) or ["."], options)

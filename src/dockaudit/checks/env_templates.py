@@ -502,6 +502,8 @@ def env_file_missing(project: Project) -> Iterator[Finding]:
                     continue  # `sample.env` beside `speech.env`: a template under another name
                 if _generated_by_script(project, compose.directory, ref.path):
                     continue  # `make .env` / `./setup.sh` writes it
+                if _template_above(project, ref.path):
+                    continue  # docker/nvidia/.env from docker/.env.example (`cp ../.env.example .env`)
                 seen.add(ref.span)
                 folder, name = posixpath.split(ref.path)
                 example = _join(folder, f"{name}.example")
@@ -536,6 +538,16 @@ def _generated_by_script(project: Project, directory: str, env_path: str) -> boo
             continue
         source = project.source(path)
         if source is not None and writes.search(source.text):
+            return True
+    return False
+
+
+def _template_above(project: Project, env_path: str) -> bool:
+    """Is there a template of the same name in a folder above (shared by several variants)?"""
+    folder, name = posixpath.split(env_path)
+    while folder:
+        folder = posixpath.dirname(folder)
+        if template_for(project, _join(folder or ".", name)):
             return True
     return False
 

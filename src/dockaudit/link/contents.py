@@ -81,6 +81,11 @@ _PIPE_TO_SHELL = re.compile(r"\|\s*(?:sudo\s+(?:-\S+\s+)*)?(?:/usr)?(?:/bin/)?(?
 _SHELL_SUBST = re.compile(r"(?:ba|da|z)?sh\s+-c\s+[\"']?\$\(")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
 _GLOB = re.compile(r"[*?\[]")
+#: programs that are no project script even when called by path (``./venv/bin/pip``)
+_KNOWN_TOOL = re.compile(
+    r"^(?:python\d*(?:\.\d+)*|pip\d*(?:\.\d+)*|uv|uvx|node|npm|npx|yarn|pnpm|poetry|pipenv|conda|mamba|"
+    r"micromamba|apt-get|apt|apk|gunicorn|uvicorn|celery|alembic)$"
+)
 
 
 @dataclass(frozen=True)
@@ -283,13 +288,11 @@ def _opaque_reason(inst: Instruction) -> str:
 def _opaque_command(name: str, words: list[str], args: list[str], shells: frozenset[str]) -> str:
     if name in shells and args and not args[0].startswith("-"):
         return f"runs the script {args[0]}"
-    if words and (words[0].startswith("./") or name.endswith((".sh", ".run"))):
-        return f"runs {words[0]}"
-    if (
-        words
-        and "/" in words[0]
-        and not words[0].startswith(("/usr/", "/bin/", "/sbin/"))
-        and "$" not in words[0]
+    script = bool(words) and not _KNOWN_TOOL.match(name) and "$" not in words[0]
+    if script and (
+        words[0].startswith("./")
+        or name.endswith((".sh", ".run"))
+        or ("/" in words[0] and not words[0].startswith(("/usr/", "/bin/", "/sbin/")))
     ):
         return f"runs {words[0]}"
     if name in ("dpkg", "rpm") and any(a.startswith("-i") or a == "--install" for a in args):
@@ -1620,9 +1623,12 @@ def contents_of(
 
 
 def guessed_context(project: Project, dockerfile_path: str, stage: Stage) -> str | None:
-    """The build context of a Dockerfile built without compose: its folder, when every plain COPY
-    source of the stage's lineage exists there (``docker build -f sub/Dockerfile .`` otherwise)."""
+    """The build context of a Dockerfile built without compose: its folder, when the stage's
+    lineage copies at least one named file or folder and every plain COPY source exists there.
+    None when that cannot be told (only ``COPY . .``, or sources that are missing there, as with
+    ``docker build -f sub/Dockerfile .``)."""
     folder = posixpath.dirname(dockerfile_path) or "."
+    named = folder == "."
     for member in lineage(stage):
         for inst in member.instructions:
             if inst.keyword not in ("COPY", "ADD") or inst.flag("from"):
@@ -1634,4 +1640,6 @@ def guessed_context(project: Project, dockerfile_path: str, stage: Stage) -> str
                 resolved = project.resolve(folder, source)
                 if resolved is None or not project.tree.exists(resolved):
                     return None
-    return folder
+                if resolved != folder:
+                    named = True
+    return folder if named else None
