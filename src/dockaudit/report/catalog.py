@@ -82,11 +82,14 @@ def render_rules(fmt: str = "text", color: bool = False) -> str:
     if fmt == "json":
         return json.dumps([rule_record(info) for info in rules], indent=2, ensure_ascii=False) + "\n"
     if fmt == "markdown":
-        lines = ["| ID | Name | Severity | Files | Summary |", "|----|------|----------|-------|---------|"]
+        lines = ["| ID | Name | Severity | Files | Summary | Peers |",
+                 "|----|------|----------|-------|---------|-------|"]
         for info in rules:
             heuristic = " (heuristic)" if info.certainty != "certain" else ""
+            peers = _markdown_cell(", ".join(info.peers)) if info.peers else ""
             lines.append(f"| {info.id} | `{info.name}` | {info.severity.label} "
-                         f"| {_markdown_cell(_kinds(info))} | {_markdown_cell(info.summary)}{heuristic} |")
+                         f"| {_markdown_cell(_kinds(info).replace(',', ', '))} "
+                         f"| {_markdown_cell(info.summary)}{heuristic} | {peers} |")
         return "\n".join(lines) + "\n"
     if fmt != "text":
         raise ValueError(f"unknown format {fmt!r}")
@@ -94,7 +97,8 @@ def render_rules(fmt: str = "text", color: bool = False) -> str:
     from rich.text import Text
 
     header = ("ID", "NAME", "SEVERITY", "FILES", "SUMMARY")
-    rows = [(i.id, i.name, i.severity.label, _kinds(i), i.summary) for i in rules]
+    rows = [(i.id, i.name, i.severity.label, _kinds(i) if len(i.kinds) <= 3 else "several", i.summary)
+            for i in rules]
     widths = [max(cell_len(row[col]) for row in [header, *rows]) for col in range(4)]
     console, buffer = _console(color)
 
