@@ -448,3 +448,47 @@ def test_good_fixtures_are_quiet(scan):
         result = scan(files, select=ALL)
         noisy = [f for f in result.findings if f.rule in ALL and f.severity >= Severity.WARNING]
         assert not noisy, [(f.rule, str(f.span), f.message) for f in noisy]
+
+
+def test_guard_written_as_x_prefix_is_optional(scan):
+    files = {
+        "compose.yaml": "services:\n  web:\n    build: .\n",
+        "Dockerfile": (
+            "FROM node:20.18-alpine3.20\nARG skip_build\n"
+            'RUN if [ "x$skip_build" = "x" ]; then echo build; fi\n'
+        ),
+    }
+    assert not hits(scan(files, select=("DA506",)), "DA506")
+
+
+def test_packages_installed_by_a_script_in_the_copied_stage(scan):
+    files = {
+        "Dockerfile": (
+            "FROM python:3.12.8-slim-bookworm AS build\nCOPY bin/ /app/bin/\n"
+            "RUN bin/uv-install\n\n"
+            "FROM python:3.12.8-slim-bookworm AS app\n"
+            "COPY --from=build /home/python/.local /home/python/.local\n"
+            'CMD ["celery", "-A", "config", "worker"]\n'
+        ),
+        "bin/uv-install": "#!/bin/sh\nuv sync\n",
+    }
+    assert not hits(scan(files, select=("DA501",)), "DA501")
+
+
+def test_dockerfile_in_a_subfolder_with_only_copy_dot_has_no_known_context(scan):
+    files = {
+        "docker/Dockerfile": (
+            'FROM python:3.12.8-slim-bookworm\nWORKDIR /app\nCOPY . .\nCMD ["./scripts/start.sh"]\n'
+        ),
+        "scripts/start.sh": "#!/bin/sh\nexec python -m app\n",
+    }
+    assert not hits(scan(files, select=("DA501",)), "DA501")
+
+
+def test_npx_yes_is_a_warning(scan):
+    compose = (
+        "services:\n  migrate:\n    build:\n      context: .\n      target: deps\n"
+        '    command: ["npx", "--yes", "prisma", "migrate", "deploy"]\n'
+    )
+    found = hits(scan(node_project(**{"compose.yaml": compose}), select=("DA501",)), "DA501")
+    assert lines(found) == [("compose.yaml", 6, "warning")]

@@ -670,6 +670,8 @@ def _allowed_roots(root: Path) -> list[Path]:
         root, Path(dockaudit.__file__).parent, rules_dir(),
         # the interpreter's own libraries (ruamel.yaml globs its folder for plug-ins)
         paths["stdlib"], paths["purelib"], paths["platlib"],
+        # multiprocessing's shared memory (the --jobs task counter)
+        "/dev/shm",
     )]
 
 

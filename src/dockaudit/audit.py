@@ -198,7 +198,7 @@ def _audit_root(root: Path, only: str | None, options: Options, progress: _Progr
 PARALLEL_KINDS = {"compose": 1.0, "pyproject": 0.3, "requirements": 0.4, "uvlock": 0.05}
 #: weighted bytes of such files (compose bytes count 1) below which the automatic mode stays
 #: sequential: a fork and the pickling cost more than they save on small projects
-PARALLEL_MIN_WORK = 40_000
+PARALLEL_MIN_WORK = 30_000
 
 
 def _usable_cpus() -> int:
@@ -209,10 +209,13 @@ def _usable_cpus() -> int:
 
 
 def _can_fork() -> bool:
-    """Workers are forked children (they inherit the parsed project); only where that is safe."""
+    """Workers are forked children (they inherit the parsed project): only on Linux (macOS and
+    Windows start children with spawn, which would re-import everything), and only from a
+    single-threaded process (forking next to other threads can deadlock the child)."""
     import sys
+    import threading
 
-    return sys.platform.startswith("linux") and hasattr(os, "fork")
+    return sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
 
 
 def _root_workers(jobs: int, roots: int) -> int:
@@ -397,6 +400,7 @@ class _Progress:
         self._bar = None
         self._task = None
         self._rules_task = None
+        self._refreshed = 0.0
 
     def start(self, total: int, what: str = "files", minimum: int = PROGRESS_MIN_FILES) -> None:
         """A new bar of ``total`` steps (replacing the previous one), if the scan is large enough."""
@@ -407,8 +411,11 @@ class _Progress:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+            # no refresh thread (auto_refresh=False): worker processes are forked, and a fork
+            # next to a running thread can deadlock; advance() refreshes at most ten times a second
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+                                 TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+                                 auto_refresh=False)
             self._bar.start()
         for task in (self._task, self._rules_task):
             if task is not None:
@@ -420,6 +427,15 @@ class _Progress:
     def advance(self) -> None:
         if self._bar is not None and self._task is not None:
             self._bar.advance(self._task)
+            self._refresh()
+
+    def _refresh(self, force: bool = False) -> None:
+        import time
+
+        now = time.monotonic()
+        if force or now - self._refreshed >= 0.1:
+            self._refreshed = now
+            self._bar.refresh()
 
     def rule(self, rule_id: str, total: int) -> None:
         if self._bar is None or self._task is None:
@@ -428,6 +444,7 @@ class _Progress:
             self._bar.update(self._task, visible=False)
             self._rules_task = self._bar.add_task("checking rules", total=total)
         self._bar.update(self._rules_task, advance=1, description=f"checking {rule_id}")
+        self._refresh()
 
     def close(self) -> None:
         if self._bar is not None:

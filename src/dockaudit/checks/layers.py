@@ -1813,6 +1813,10 @@ def _drops_privileges(project: Project, stage: Stage, context: Context, words: l
     look = files.lookup(norm(posixpath.join(stage.workdir, script)), None)
     if look.status != "yes" or not look.context_file:
         return None
+    name = posixpath.basename(look.context_file).lower()
+    size = project.tree.files.get(look.context_file, 1 << 30)
+    if size > 64 * 1024 or not (name.endswith((".sh", ".bash")) or "entrypoint" in name or "start" in name):
+        return None  # a binary or a program dockaudit does not read
     source = project.source(look.context_file)
     if source is None:
         return None
