@@ -25,7 +25,7 @@ def test_ci_script_runs_the_readme_test_command():
 
 def test_every_rule_is_listed():
     missing = [rule_id for rule_id in load_catalog() if f"| {rule_id} |" not in README]
-    assert not missing, f"README rule table lacks {missing}; regenerate it with `dockaudit rules --format markdown`"
+    assert not missing, f"README lacks {missing}; regenerate the table with `python tools/update_readme.py`"
 
 
 def test_demo_fixture_exists():

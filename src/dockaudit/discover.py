@@ -22,13 +22,23 @@ SKIP_DIRS = frozenset({
     ".next", ".nuxt", ".cache", ".terraform", "site-packages", ".eggs", ".gradle", ".dockaudit-cache",
 })
 
-_DOCKERFILE = re.compile(r"(?i)^(?:dockerfile|containerfile)(?:[.-][\w.-]+)?$|^[\w.-]+\.(?:dockerfile|containerfile)$")
+_DOCKERFILE = re.compile(
+    r"(?i)^(?:dockerfile|containerfile)(?:[.-][\w.-]+)?$|^[\w.-]+\.(?:dockerfile|containerfile)$"
+)
 _COMPOSE = re.compile(r"(?i)^(?:docker-)?compose(?:[.-][\w.-]+)?\.ya?ml$")
-_ENV = re.compile(r"^(?:\.env(?:\.[\w.-]+)?|[\w.-]+\.env(?:\.[\w.-]+)?|env\.(?:example|sample|template|dist))$")
+_ENV = re.compile(
+    r"^(?:\.env(?:\.[\w.-]+)?|[\w.-]+\.env(?:\.[\w.-]+)?|env\.(?:example|sample|template|dist))$"
+)
 _REQUIREMENTS = re.compile(r"(?i)^(?:[\w.-]*requirements[\w.-]*|constraints[\w.-]*)\.(?:txt|in)$")
-_NGINX_NAME = re.compile(r"(?i)^(?:nginx[\w.-]*\.conf(?:\.[\w-]+)*|[\w.-]+\.conf\.(?:template|example|sample|tmpl|j2)|[\w.-]+\.nginx(?:\.conf)?)$")
+_NGINX_NAME = re.compile(
+    r"(?i)^(?:nginx[\w.-]*\.conf(?:\.[\w-]+)*"
+    r"|[\w.-]+\.conf\.(?:template|example|sample|tmpl|j2)"
+    r"|[\w.-]+\.nginx(?:\.conf)?)$"
+)
 _NGINX_DIRS = frozenset({"nginx", "conf.d", "sites-available", "sites-enabled", "snippets", "templates"})
 _NGINX_SNIFF = re.compile(r"(?m)^\s*(?:server|upstream|http|location|events)\b[^;{]*\{|^\s*proxy_pass\s")
+
+_NOT_DOCKERFILE_SUFFIXES = (".md", ".txt", ".json", ".yml", ".yaml", ".sh", ".py")
 
 #: ``.env.<suffix>`` files that are something else: patches, backups, code, documents
 _NOT_ENV_SUFFIXES = (".patch", ".diff", ".orig", ".rej", ".bak", ".swp", ".tmp", ".old", ".sh", ".py",
@@ -45,7 +55,7 @@ def classify(relpath: str) -> str | None:
     lower = name.lower()
     if lower == ".dockerignore" or lower.endswith(".dockerignore"):
         return "dockerignore"
-    if _DOCKERFILE.match(name) and not lower.endswith((".md", ".txt", ".json", ".yml", ".yaml", ".sh", ".py")):
+    if _DOCKERFILE.match(name) and not lower.endswith(_NOT_DOCKERFILE_SUFFIXES):
         return "dockerfile"
     if _COMPOSE.match(name):
         return "compose"

@@ -18,7 +18,8 @@ class Severity(enum.IntEnum):
     @classmethod
     def parse(cls, text: str) -> Severity:
         try:
-            return {"note": cls.NOTE, "info": cls.NOTE, "warning": cls.WARNING, "error": cls.ERROR}[text.lower()]
+            levels = {"note": cls.NOTE, "info": cls.NOTE, "warning": cls.WARNING, "error": cls.ERROR}
+            return levels[text.lower()]
         except KeyError:
             raise ValueError(f"unknown severity {text!r} (use error, warning or note)") from None
 

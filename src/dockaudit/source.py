@@ -140,7 +140,8 @@ def load_source(root: Path, relpath: str) -> SourceFile:
     abspath = root / relpath
     size = abspath.stat().st_size
     if size > MAX_FILE_BYTES:
-        raise DecodeError(f"file is {size / 1048576:.1f} MB, over the {MAX_FILE_BYTES // 1048576} MB limit; skipped")
+        limit = MAX_FILE_BYTES // 1048576
+        raise DecodeError(f"file is {size / 1048576:.1f} MB, over the {limit} MB limit; skipped")
     return decode(relpath, abspath.read_bytes(), abspath)
 
 
