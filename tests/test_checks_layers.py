@@ -130,10 +130,15 @@ def test_npm_ci_lock_from_other_stage_is_unknown(scan):
 
 def test_npm_ci_without_lock_is_an_error(scan):
     result = scan({
-        "Dockerfile": "FROM node:20-alpine\nWORKDIR /app\nCOPY package.json ./\nRUN npm ci\n",
-        "package.json": "{}",
+        "compose.yaml": "services:\n  web:\n    build: ./web\n",
+        "web/Dockerfile": "FROM node:20-alpine\nWORKDIR /app\nCOPY package.json ./\nRUN npm ci\n",
+        "web/package.json": "{}",
+        "other/Dockerfile": "FROM node:20-alpine\nWORKDIR /app\nCOPY package.json ./\nRUN npm ci\n",
+        "other/package.json": "{}",
     }, select=("DA803",))
+    # only where compose gives the context; a guessed context may be the wrong folder
     [finding] = hits(result, "DA803")
+    assert finding.span.path == "web/Dockerfile"
     assert finding.severity == Severity.ERROR
     assert "no package-lock.json" in finding.message
 

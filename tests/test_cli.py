@@ -383,7 +383,7 @@ def test_rules_json_and_markdown(capsys):
     assert code == 0 and {"DA000", "DA001", "DA003"} <= {r["id"] for r in records}
     assert all({"id", "name", "severity", "summary", "fix", "examples"} <= set(r) for r in records)
     code, out, _ = run(capsys, "rules", "-f", "markdown")
-    assert out.startswith("| ID | Name | Severity | Files | Summary |\n|--")
+    assert out.startswith("| ID | Name | Severity | Files | Summary | Peers |\n|--")
     assert "| DA003 | `unknown-rule-id` | warning |" in out
 
 

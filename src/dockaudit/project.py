@@ -65,8 +65,8 @@ class Project:
     def resolve(self, base_dir: str, path: str) -> str | None:
         """A path written in a file under ``base_dir``, as a root-relative path; None if outside.
 
-        Absolute paths and ``..`` that climb out of the root resolve to None: dockaudit never
-        reads outside the scanned root.
+        Absolute paths, ``..`` that climb out of the root and paths through a symlink that points
+        outside it resolve to None: dockaudit never reads outside the scanned root.
         """
         if not path or path.startswith(("/", "~")) or "\x00" in path or (len(path) > 1 and path[1] == ":"):
             return None
@@ -75,7 +75,18 @@ class Project:
             return "."
         if joined.startswith("../") or joined == "..":
             return None
+        if self._links_out and self._through_link_out(joined):
+            return None
         return joined
+
+    @cached_property
+    def _links_out(self) -> frozenset[str]:
+        return frozenset(self.tree.symlinks_out)
+
+    def _through_link_out(self, relpath: str) -> bool:
+        """Does ``relpath`` pass through a symlink that points outside the root?"""
+        parts = relpath.split("/")
+        return any("/".join(parts[:count]) in self._links_out for count in range(1, len(parts) + 1))
 
     def exists(self, relpath: str) -> bool:
         return self.tree.exists(relpath)

@@ -18,6 +18,7 @@ from dockaudit.checks.layers import (
     _dockerfiles,
     _runs,
     covers,
+    in_devcontainer,
     run_stages,
     shipped_stages,
     state_of,
@@ -531,6 +532,8 @@ def build_toolchain_in_runtime(project: Project) -> Iterator[Finding]:
     from dockaudit.knowledge import base_image_provides
 
     for path, document in _dockerfiles(project):
+        if in_devcontainer(path):
+            continue
         for stage in run_stages(project, path, document):
             if stage.name and _DEV_STAGE.search(stage.name.lower()):
                 continue

@@ -91,12 +91,19 @@ def run_stages(project: Project, path: str, document: Dockerfile) -> list[Stage]
 def shipped_stages(project: Project, path: str, document: Dockerfile) -> list[Stage]:
     """Stages whose filesystem ends up in a shipped image: the run stages and the stages they
     are built ``FROM`` (not builder stages that are only copied from)."""
+    if in_devcontainer(path):
+        return []  # a development container: its size is nobody's deployment problem
     out: list[Stage] = []
     for stage in run_stages(project, path, document):
         for member in lineage(stage):
             if member not in out:
                 out.append(member)
     return sorted(out, key=lambda s: s.index)
+
+
+def in_devcontainer(path: str) -> bool:
+    """A Dockerfile of a VS Code / devcontainer.json development container."""
+    return ".devcontainer" in path.split("/")
 
 
 # --- per-instruction state --------------------------------------------------------------------
@@ -607,7 +614,10 @@ def _manifest_paths(found: ManifestInstall) -> list[str]:
 
 
 def _dockerfiles(project: Project) -> Iterable[tuple[str, Dockerfile]]:
-    return project.dockerfiles.items()
+    """Every Dockerfile, also those only compose names (linking them first adds them to the
+    project, so the iteration below never sees the dict change)."""
+    service_builds(project)
+    return list(project.dockerfiles.items())
 
 
 def _primary_context(project: Project, path: str, document: Dockerfile) -> Context:
@@ -921,6 +931,8 @@ def _node_lock_finding(stage: Stage, files: StageFiles, found: ManifestInstall) 
             other = [_sibling(folder, n) for n in ("yarn.lock", "pnpm-lock.yaml")]
             if not existing and any(files.exists(o) for o in other):
                 return None  # another manager's lock: a different problem
+            if not existing and not files.context.from_compose:
+                return None  # the build context is a guess: the lock may sit where the real context is
             where = (f"`{rel(existing[0])}` exists but is never copied into {found.cwd}" if existing
                      else "there is no package-lock.json in the build context")
             return Finding(
@@ -1862,7 +1874,7 @@ _DEV_TARGET = re.compile(r"(?:^|[-_.])(?:dev|devel|develop|development|debug|tes
 
 def _dev_image(path: str, stage: Stage) -> bool:
     """A development container or a test image rather than a deployment."""
-    if ".devcontainer" in path.split("/"):
+    if in_devcontainer(path):
         return True
     return bool(stage.name and _DEV_TARGET.search(stage.name.lower()))
 
