@@ -296,3 +296,72 @@ def test_good_fixtures_stay_quiet():
             os.chdir(old)
         loud = [f for f in result.findings if f.rule in LAYER_RULES and f.severity >= Severity.WARNING]
         assert not loud, [f"{f.span}: {f.rule} {f.message}" for f in loud]
+
+
+NEXTJS_EXAMPLE = """FROM node:20-alpine AS base
+
+FROM base AS deps
+RUN apk add --no-cache libc6-compat
+WORKDIR /app
+COPY package.json yarn.lock* package-lock.json* pnpm-lock.yaml* .npmrc* ./
+RUN \\
+  if [ -f yarn.lock ]; then yarn --frozen-lockfile; \\
+  elif [ -f package-lock.json ]; then npm ci; \\
+  elif [ -f pnpm-lock.yaml ]; then corepack enable pnpm && pnpm i --frozen-lockfile; \\
+  else echo "Lockfile not found." && exit 1; \\
+  fi
+
+FROM base AS builder
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY . .
+RUN npm run build
+
+FROM base AS runner
+WORKDIR /app
+ENV NODE_ENV=production
+RUN addgroup --system --gid 1001 nodejs
+RUN adduser --system --uid 1001 nextjs
+COPY --from=builder /app/public ./public
+COPY --from=builder --chown=nextjs:nodejs /app/.next/standalone ./
+COPY --from=builder --chown=nextjs:nodejs /app/.next/static ./.next/static
+USER nextjs
+EXPOSE 3000
+CMD ["node", "server.js"]
+"""
+
+UV_MULTISTAGE_EXAMPLE = """FROM ghcr.io/astral-sh/uv:python3.12-bookworm-slim AS builder
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
+ENV UV_PYTHON_DOWNLOADS=0
+WORKDIR /app
+RUN --mount=type=cache,target=/root/.cache/uv \\
+    --mount=type=bind,source=uv.lock,target=uv.lock \\
+    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \\
+    uv sync --locked --no-install-project --no-dev
+COPY . /app
+RUN --mount=type=cache,target=/root/.cache/uv \\
+    uv sync --locked --no-dev
+
+FROM python:3.12-slim-bookworm
+RUN groupadd --system --gid 999 nonroot && useradd --system --gid 999 --uid 999 --create-home nonroot
+COPY --from=builder --chown=nonroot:nonroot /app /app
+ENV PATH="/app/.venv/bin:$PATH"
+USER nonroot
+WORKDIR /app
+CMD ["fastapi", "run", "--host", "0.0.0.0", "src/uv_docker_example"]
+"""
+
+
+def test_recommended_setups_stay_quiet_at_warning_level(scan):
+    result = scan({
+        "web/Dockerfile": NEXTJS_EXAMPLE,
+        "web/package.json": "{}",
+        "web/package-lock.json": "{}",
+        "web/app/page.tsx": "export {}\n",
+        "api/Dockerfile": UV_MULTISTAGE_EXAMPLE,
+        "api/pyproject.toml": "[project]\nname='x'\nversion='1'\n",
+        "api/uv.lock": "version = 1\n",
+        "api/src/uv_docker_example/__init__.py": "",
+    }, select=LAYER_RULES)
+    loud = [f for f in result.findings if f.rule in LAYER_RULES and f.severity >= Severity.WARNING]
+    assert not loud, [f"{f.span}: {f.rule} {f.message}" for f in loud]

@@ -39,6 +39,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dockaudit.audit import AuditResult, Options, audit
 from dockaudit.report import MODULES, render
@@ -587,20 +589,20 @@ class Recorder:
 
     def __enter__(self) -> Recorder:
         def by_first_arg(original: Callable) -> Callable:
-            def wrapper(path=".", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            def wrapper(path=".", *args, **kwargs):
                 self._note(path)
                 return original(path, *args, **kwargs)
             return wrapper
 
         def by_self(original: Callable) -> Callable:
-            def wrapper(path_self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            def wrapper(path_self, *args, **kwargs):
                 self._note(path_self)
                 return original(path_self, *args, **kwargs)
             return wrapper
 
         def refuse(what: str) -> Callable[[Callable], Callable]:
             def make(original: Callable) -> Callable:
-                def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+                def wrapper(*args, **kwargs):
                     self.forbidden.append(f"{what}{args!r}")
                     raise Escape(f"dockaudit tried to use {what}")
                 return wrapper
@@ -643,7 +645,7 @@ def time_limit(seconds: float) -> Iterator[None]:
         yield
         return
 
-    def expire(signum, frame):  # noqa: ANN001, ANN202
+    def expire(signum, frame):
         raise Hang(f"took longer than {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
@@ -863,6 +865,177 @@ def test_terminal_escaping_of_a_hostile_path_argument(tmp_path: Path) -> None:
     assert _UNSAFE_OUTPUT.search(out) is None, out
 
 
+# --- random whole projects (hypothesis) -------------------------------------------------------------
+
+#: pieces that the file grammars below are built from: ordinary values, and the characters and
+#: constructs each parser treats specially (quotes, escapes, interpolation, anchors, heredocs...)
+_ATOMS = (
+    "app", "web", "api", "worker", "base", "builder", "final", "python:3.11-slim", "node:20-alpine",
+    "nvidia/cuda:12.1.0-runtime-ubuntu22.04", "nginx:1.27", "alpine", "scratch", "8000", "80:80",
+    "127.0.0.1:8000:8000", "/app", ".", "./", "..", "../..", "/etc/passwd", "requirements.txt", ".env",
+    "Dockerfile", "nginx/nginx.conf", "pip install -r requirements.txt", "apt-get install -y curl",
+    "uv sync --frozen", "npm ci", "torch==2.3.0", "$HOME", "${PORT}", "${A:-x}", "${B:?err}", "$$",
+    "${A:-${B:-c}}", "${", "}", "{", "[", "]", "(", ")", "'", '"', "\\", "`", "#", ";", "&&", "||", "|",
+    "$(", "<<EOF", "EOF", "*", "?", "&a", "*a", "<<", "!reset", "!override", "~", "null", "true", "-",
+    "--from=base", "--mount=type=cache,target=/root/.cache/pip", "--chown=1000:1000", ":", "=", ",",
+    "\t", " ", "  ", "中文", "é", "\u202e", "\x1b[31m", "\ufeff", "\r", "0x1F", "1e9", "-1",
+)
+_atom = st.sampled_from(_ATOMS) | st.text(min_size=1, max_size=6)
+_words = st.lists(_atom, min_size=0, max_size=6).map(" ".join)
+_joined = st.lists(_atom, min_size=1, max_size=4).map("".join)
+
+_INSTRUCTIONS = ("FROM", "RUN", "COPY", "ADD", "ENV", "ARG", "WORKDIR", "USER", "CMD", "ENTRYPOINT",
+                 "EXPOSE", "LABEL", "HEALTHCHECK", "SHELL", "VOLUME", "ONBUILD", "STOPSIGNAL", "from", "run",
+                 "MAINTAINER", "FRUM")
+
+
+@st.composite
+def _dockerfile(draw: st.DrawFn) -> str:
+    lines = []
+    if draw(st.booleans()):
+        lines.append(draw(st.sampled_from(["# syntax=docker/dockerfile:1", "# escape=`", "# check=skip=all"])))
+    lines.append(f"FROM {draw(_joined)}" + draw(st.sampled_from(["", " AS base", " AS final", " as Build"])))
+    for _ in range(draw(st.integers(0, 10))):
+        keyword = draw(st.sampled_from(_INSTRUCTIONS))
+        form = draw(st.integers(0, 4))
+        if form == 0:
+            args = json.dumps(draw(st.lists(_joined, max_size=3)))
+        elif form == 1:
+            args = draw(_words) + " \\\n    " + draw(_words)
+        elif form == 2:
+            args = f"<<EOF\n{draw(_words)}\n{draw(_words)}\nEOF"
+        else:
+            args = draw(_words)
+        lines.append(f"{keyword} {args}")
+        if draw(st.integers(0, 5)) == 0:
+            lines.append("# " + draw(_words))
+    return "\n".join(lines) + draw(st.sampled_from(["\n", "", "\n\n", " \\\n"]))
+
+
+def _yaml_scalar(draw: st.DrawFn) -> str:
+    value = draw(_joined)
+    style = draw(st.integers(0, 3))
+    if style == 0:
+        return json.dumps(value, ensure_ascii=False)
+    if style == 1:
+        return "'" + value.replace("'", "''") + "'"
+    return value
+
+
+@st.composite
+def _compose(draw: st.DrawFn) -> str:
+    out = []
+    if draw(st.booleans()):
+        out.append(f"x-base: &base\n  image: {_yaml_scalar(draw)}\n  environment:\n    A: {_yaml_scalar(draw)}")
+    if draw(st.integers(0, 4)) == 0:
+        out.append(f"include:\n  - {_yaml_scalar(draw)}")
+    out.append("services:")
+    for index in range(draw(st.integers(0, 3))):
+        out.append(f"  {draw(st.sampled_from(['app', 'web', 'nginx', 'worker']))}{index}:")
+        keys = draw(st.lists(st.sampled_from(["image", "build", "build-map", "env_file", "environment",
+                                              "volumes", "ports", "command", "extends", "merge",
+                                              "depends_on", "deploy", "reset"]), max_size=6))
+        for key in keys:
+            value = _yaml_scalar(draw)
+            if key == "build-map":
+                out.append(f"    build:\n      context: {value}\n      dockerfile: {_yaml_scalar(draw)}\n"
+                           f"      target: {_yaml_scalar(draw)}\n      args:\n        - A={_yaml_scalar(draw)}")
+            elif key in ("env_file", "volumes", "ports", "depends_on"):
+                out.append(f"    {key}:\n      - {value}\n      - {_yaml_scalar(draw)}")
+            elif key == "environment":
+                out.append(f"    environment:\n      {draw(st.sampled_from(['A', 'B_1', 'PORT']))}: {value}")
+            elif key == "extends":
+                out.append(f"    extends:\n      file: {value}\n      service: {_yaml_scalar(draw)}")
+            elif key == "merge":
+                out.append("    <<: *base")
+            elif key == "deploy":
+                out.append("    deploy:\n      resources:\n        reservations:\n          devices:\n"
+                           f"            - capabilities: [gpu]\n              count: {value}")
+            elif key == "reset":
+                out.append(f"    ports: !reset []\n    command: !override {value}")
+            else:
+                out.append(f"    {key}: {value}")
+    return "\n".join(out) + "\n"
+
+
+@st.composite
+def _env(draw: st.DrawFn) -> str:
+    lines = []
+    for _ in range(draw(st.integers(0, 6))):
+        name = draw(st.sampled_from(["PORT", "A", "B", "COMPOSE_FILE", "COMPOSE_PROFILES", "export X", "9bad",
+                                     "", "MODEL_DIR"]))
+        quote = draw(st.sampled_from(["", "'", '"']))
+        lines.append(f"{name}={quote}{draw(_joined)}{quote if draw(st.integers(0, 5)) else ''}")
+        if draw(st.integers(0, 4)) == 0:
+            lines.append("# " + draw(_words))
+    return "\n".join(lines) + "\n"
+
+
+@st.composite
+def _nginx_block(draw: st.DrawFn, depth: int) -> str:
+    parts = []
+    for _ in range(draw(st.integers(0, 4))):
+        name = draw(st.sampled_from(["listen", "server_name", "proxy_pass", "include", "location", "server",
+                                     "upstream", "root", "return", "set", "if", "client_max_body_size",
+                                     "proxy_set_header", "map"]))
+        if name in ("location", "server", "upstream", "if", "map") and depth < 3:
+            parts.append(f"{name} {draw(_words)} {{\n{draw(_nginx_block(depth + 1))}}}\n")
+        else:
+            parts.append(f"{name} {draw(_words)}{draw(st.sampled_from([';', ';', '', ' {']))}\n")
+    return "".join(parts)
+
+
+@st.composite
+def _nginx(draw: st.DrawFn) -> str:
+    return "events {}\nhttp {\n" + draw(_nginx_block(1)) + "}\n"
+
+
+@st.composite
+def projects(draw: st.DrawFn) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for name in draw(st.lists(st.sampled_from(["Dockerfile", "svc/Dockerfile", "Dockerfile.gpu"]),
+                              unique=True, max_size=2)):
+        files[name] = draw(_dockerfile())
+    for name in draw(st.lists(st.sampled_from(["compose.yaml", "compose.override.yaml", "svc/compose.yml",
+                                               "docker-compose.gpu.yml"]), unique=True, max_size=2)):
+        files[name] = draw(_compose())
+    for name in draw(st.lists(st.sampled_from([".env", ".env.example", "svc/.env", "prod.env"]), unique=True,
+                              max_size=2)):
+        files[name] = draw(_env())
+    if draw(st.booleans()):
+        files["nginx/nginx.conf"] = draw(_nginx())
+    if draw(st.booleans()):
+        files["nginx/conf.d/default.conf"] = draw(_nginx_block(1))
+    if draw(st.booleans()):
+        files["requirements.txt"] = "\n".join(draw(st.lists(_words, max_size=4))) + "\n"
+    if draw(st.booleans()):
+        files[".dockerignore"] = "\n".join(draw(st.lists(_joined, max_size=4))) + "\n"
+    if draw(st.integers(0, 3)) == 0:
+        files["pyproject.toml"] = f'[project]\nname = "x"\ndependencies = [{json.dumps(draw(_words))}]\n'
+    if draw(st.integers(0, 3)) == 0:
+        files["package.json"] = json.dumps({"name": "x", "dependencies": {draw(_joined): draw(_joined)},
+                                            "scripts": {"start": draw(_words)}})
+    return files
+
+
+@settings(max_examples=int(os.environ.get("DOCKAUDIT_PROJECT_EXAMPLES", "40")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+          database=None)
+@given(project=projects())
+def test_random_projects_never_give_internal_errors(project: dict[str, str]) -> None:
+    """Random small projects, audited end to end: no DA000, and every reporter renders them."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write(Path(tmp), project)
+        result = audit([tmp], Options(jobs=1))
+        internal = [f"{f.span}: {f.message}" for f in result.findings if f.rule == "DA000"]
+        assert not internal, internal
+        assert result.exit_code() in (0, 1)
+        for fmt in MODULES:
+            render(fmt, result, color=True)
+
+
 if __name__ == "__main__":  # a table of what each case produced
     import tempfile
     only = sys.argv[1:]
@@ -874,7 +1047,7 @@ if __name__ == "__main__":  # a table of what each case produced
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 res, _, secs, mb, _ = run_case(case_name, Path(tmp))
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 print(f"{case_name:36} FAILED {type(exc).__name__}: {str(exc)[:200]}")
                 continue
             rules = Counter(f.rule for f in res.findings)

@@ -193,16 +193,24 @@ class Project:
 
     @cached_property
     def dockerfiles(self) -> dict[str, Dockerfile]:
-        return self.documents_of("dockerfile")
+        """Discovered Dockerfiles, plus those compose builds under other names (``ci/build.docker``)."""
+        found = self.documents_of("dockerfile")
+        for compose in self.compose_projects:
+            for service in compose.services.values():
+                build = service.build
+                path = build.dockerfile if build is not None else None
+                if path and path not in found and build.dockerfile_inline is None:
+                    document = self.document(path, "dockerfile")
+                    if document is not None:
+                        found[path] = document
+        return dict(sorted(found.items()))
 
     def dockerfile(self, relpath: str) -> Dockerfile | None:
         """A Dockerfile by path, also one discovery did not classify (``build.dockerfile: ci/build``)."""
         if relpath in self.dockerfiles:
             return self.dockerfiles[relpath]
-        document = self.document(relpath, "dockerfile")
-        if document is not None:
-            self.dockerfiles[relpath] = document
-        return document
+        # not added to ``dockerfiles``: rules may be iterating over it
+        return self.document(relpath, "dockerfile")
 
     @cached_property
     def env_files(self) -> dict[str, EnvFile]:
@@ -211,10 +219,8 @@ class Project:
     def env_file(self, relpath: str) -> EnvFile | None:
         if relpath in self.env_files:
             return self.env_files[relpath]
-        document = self.document(relpath, "env")
-        if document is not None:
-            self.env_files[relpath] = document
-        return document
+        # not added to ``env_files``: rules may be iterating over it
+        return self.document(relpath, "env")
 
     @cached_property
     def nginx_configs(self) -> dict[str, NginxConfig]:
@@ -223,10 +229,8 @@ class Project:
     def nginx_config(self, relpath: str) -> NginxConfig | None:
         if relpath in self.nginx_configs:
             return self.nginx_configs[relpath]
-        document = self.document(relpath, "nginx")
-        if document is not None:
-            self.nginx_configs[relpath] = document
-        return document
+        # not added to ``nginx_configs``: rules may be iterating over it
+        return self.document(relpath, "nginx")
 
     @cached_property
     def dockerignores(self) -> dict[str, DockerIgnore]:
@@ -239,10 +243,8 @@ class Project:
     def requirements_file(self, relpath: str) -> RequirementsFile | None:
         if relpath in self.requirements_files:
             return self.requirements_files[relpath]
-        document = self.document(relpath, "requirements")
-        if document is not None:
-            self.requirements_files[relpath] = document
-        return document
+        # not added to ``requirements_files``: rules may be iterating over it
+        return self.document(relpath, "requirements")
 
     @cached_property
     def pyprojects(self) -> dict[str, PyProject]:
