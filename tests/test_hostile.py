@@ -495,6 +495,23 @@ def hostile_contents(root: Path) -> list[tuple[str, str]]:
     return [("DA001", "bad/compose.yaml"), ("DA001", "package.json")]
 
 
+@case
+def unicode_digits(root: Path) -> list[tuple[str, str]]:
+    """``'²'.isdigit()`` is true but ``int('²')`` fails: stage indexes, ports and counts."""
+    write(root, {
+        "Dockerfile": "FROM alpine AS a\nFROM a AS b\nCOPY --from=² /x /y\nCOPY --from=١ /x /y\n"
+                      "RUN --mount=from=³,target=/m true\nENV PORT=²\nEXPOSE ²\nCMD [\"python\", \"--port\", \"²\"]\n",
+        "compose.yaml": "services:\n  app:\n    build: .\n    ports: ['²:80']\n    environment:\n"
+                        "      PORT: '²'\n      CUDA_VISIBLE_DEVICES: '²'\n    deploy:\n      resources:\n"
+                        "        reservations:\n          devices:\n            - capabilities: [gpu]\n"
+                        "              count: '²'\n  proxy:\n    image: nginx:1.27\n    volumes:\n"
+                        "      - ./nginx.conf:/etc/nginx/nginx.conf:ro\n",
+        ".env": "PORT=²\n",
+        "nginx.conf": "events {}\nhttp { server { listen ²; location / { proxy_pass http://app:²; } } }\n",
+    })
+    return []
+
+
 # --- nothing, or almost nothing -----------------------------------------------------------------------
 
 ALL_KINDS = (*KINDS_BY_NAME, ".dockaudit.toml")
@@ -751,7 +768,17 @@ def check_result(result: AuditResult, expect: list[tuple[str, str]], reports: di
         assert "[bold red]x[/]" in reports["text"], "rich markup from a file was interpreted"
 
 
-@pytest.mark.parametrize("name", list(CASES))
+#: cases that still fail because of a bug in a rule (src/dockaudit/checks), reported to its author
+KNOWN_RULE_BUGS = {
+    "unicode_digits": "rules call int() on text that str.isdigit() accepts ('²'): checks/dockerfile.py "
+                      "(DA102), checks/nginx_compose.py (DA401-DA403, DA410), checks/gpu.py (DA610)",
+}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.xfail(reason=KNOWN_RULE_BUGS[name], strict=False))
+    if name in KNOWN_RULE_BUGS else name for name in CASES
+])
 def test_hostile_case(name: str, tmp_path: Path) -> None:
     result, expect, elapsed, grown, reports = run_case(name, tmp_path)
     check_result(result, expect, reports)

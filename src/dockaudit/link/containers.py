@@ -239,13 +239,13 @@ def command_ports(words: list[str]) -> tuple[list[int], bool, bool]:
     for command in command_from_argv(words) or []:
         cwords = command.words
         for name, value in command.assignments.items():
-            if name == "PORT" and value.isdigit():
+            if name == "PORT" and value.isascii() and value.isdigit():
                 found.append(int(value))
         for index, word in enumerate(cwords):
             flag, eq, inline = word.partition("=")
             value = inline if eq else (cwords[index + 1] if index + 1 < len(cwords) else "")
             if flag in _PORT_FLAGS and (flag != "-p" or command.name in _SHORT_P):
-                if value.isdigit():
+                if value.isascii() and value.isdigit():
                     found.append(int(value))
                 elif "$" in value:
                     unknown = True
@@ -289,7 +289,7 @@ def _env_file_ports(project: Project, service: Service, result: ServicePorts) ->
             if env is None:
                 continue
             for entry in env.entries:
-                if _port_variable(entry.key) and entry.value.isdigit():
+                if _port_variable(entry.key) and entry.value.isascii() and entry.value.isdigit():
                     result.evidence.append(PortEvidence(int(entry.value), entry.span, "PORT"))
                     result.strong = result.strong or entry.key == "PORT"
 
@@ -337,13 +337,13 @@ def service_ports(link: ServiceBuild, project: Project | None = None) -> Service
                     for port in numbers:
                         result.evidence.append(PortEvidence(port, span, "EXPOSE"))
         for name, value in stage.env.items():
-            if _port_variable(name) and value.isdigit():
+            if _port_variable(name) and value.isascii() and value.isdigit():
                 definition = stage.env_definitions.get(name)
                 span = definition.span if definition is not None else stage.from_instruction.span
                 result.evidence.append(PortEvidence(int(value), span, "PORT"))
                 result.strong = result.strong or name == "PORT"
     for name, value in service.environment.items():
-        if _port_variable(name) and value and value.isdigit():
+        if _port_variable(name) and value and value.isascii() and value.isdigit():
             result.evidence.append(PortEvidence(int(value), service.span_of("environment", name), "PORT"))
             result.strong = result.strong or name == "PORT"
     if project is not None:

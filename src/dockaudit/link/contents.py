@@ -1533,7 +1533,7 @@ def _stage_by_ref(stage: Stage, ref: str) -> Stage | None:
     document = stage.dockerfile
     if document is None:
         return None
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():
         index = int(ref)
         return (
             document.stages[index] if 0 <= index < len(document.stages) and index < stage.index + 1 else None

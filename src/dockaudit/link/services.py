@@ -109,7 +109,7 @@ def _stages_of(stage: Stage) -> list[Stage]:
 
 
 def _stage_lookup(stages: list[Stage], key: str) -> Stage | None:
-    if key.isdigit():
+    if key.isascii() and key.isdigit():
         index = int(key)
         return stages[index] if 0 <= index < len(stages) else None
     lowered = key.lower()

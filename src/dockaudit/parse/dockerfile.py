@@ -429,7 +429,7 @@ class Dockerfile:
 
     def stage(self, key: str | int) -> Stage | None:
         """A stage by name (case-insensitive) or index (an int or a string of digits)."""
-        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+        if isinstance(key, int) or (isinstance(key, str) and key.isascii() and key.isdigit()):
             index = int(key)
             return self.stages[index] if 0 <= index < len(self.stages) else None
         lowered = key.lower()
