@@ -892,6 +892,142 @@ def test_terminal_escaping_of_a_hostile_path_argument(tmp_path: Path) -> None:
     assert _UNSAFE_OUTPUT.search(out) is None, out
 
 
+# --- --jobs -----------------------------------------------------------------------------------------
+
+
+def _signature(result: AuditResult) -> list[tuple]:
+    return [(f.rule, str(f.span), f.message, f.severity, f.suppression is not None) for f in result.findings]
+
+
+def _many_roots(base: Path, count: int) -> list[str]:
+    roots = []
+    for index in range(count):
+        root = base / f"svc{index}"
+        write(root, {
+            "Dockerfile": f"FROM python:3.11-slim\nCOPY --from=nope{index} /a /b\n",
+            "compose.yaml": f"services:\n  s{index}:\n    build: .\n    env_file: missing{index}.env\n",
+            ".env": f"PORT={8000 + index}\n",
+        })
+        roots.append(str(root))
+    return roots
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_jobs_across_several_roots_give_the_same_report(tmp_path: Path) -> None:
+    roots = _many_roots(tmp_path, 5)
+    sequential = audit(roots, Options(jobs=1))
+    parallel = audit(roots, Options(jobs=2))
+    assert _signature(parallel) == _signature(sequential) and sequential.findings
+    assert parallel.sources.keys() == sequential.sources.keys()
+    assert parallel.files_scanned == sequential.files_scanned
+    assert render("sarif", parallel) == render("sarif", sequential)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_a_config_error_in_a_root_audited_in_parallel_is_still_a_config_error(tmp_path: Path) -> None:
+    from dockaudit.config import ConfigError
+
+    roots = _many_roots(tmp_path, 3)
+    write(Path(roots[1]), {".dockaudit.toml": "fail-on = 3\n"})
+    with pytest.raises(ConfigError, match="fail-on"):
+        audit(roots, Options(jobs=2))
+
+
+def _compose_heavy(root: Path, count: int = 12) -> None:
+    for index in range(count):
+        write(root, {
+            f"s{index}/compose.yaml": f"services:\n  s{index}:\n    build: .\n    ports: ['{8000 + index}:80']\n"
+                                      + "".join(f"    # padding {n}\n" for n in range(200)),
+            f"s{index}/Dockerfile": "FROM python:3.11\nRUN pip install flask\n",
+            f"s{index}/requirements.txt": "flask\n",
+        })
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_jobs_parse_in_workers_and_give_the_same_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockaudit import audit as audit_module
+
+    _compose_heavy(tmp_path)
+    calls = []
+    real = audit_module._parse_forked
+    monkeypatch.setattr(audit_module, "_parse_forked", lambda *a: calls.append(a[3]) or real(*a))
+    sequential = audit([str(tmp_path)], Options(jobs=1))
+    assert calls == []
+    parallel = audit([str(tmp_path)], Options(jobs=3))
+    assert calls == [2]
+    assert _signature(parallel) == _signature(sequential)
+    assert parallel.sources.keys() == sequential.sources.keys()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+@pytest.mark.parametrize("failure", ["unpicklable", "die"])
+def test_a_worker_that_fails_loses_nothing(failure: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A document a worker cannot send back, or a worker killed outright: this process parses the
+    files itself. (A parser exception is a DA000 finding wherever it happens.)"""
+    from dockaudit.parse import compose
+
+    _compose_heavy(tmp_path)
+    sequential = audit([str(tmp_path)], Options(jobs=1))
+    parent = os.getpid()
+    real = compose.parse
+
+    def flaky(source):  # noqa: ANN001, ANN202
+        if os.getpid() != parent:
+            if failure == "die":
+                os._exit(3)
+            document = real(source)
+            document.unpicklable = lambda: None
+            return document
+        return real(source)
+
+    monkeypatch.setattr(compose, "parse", flaky)
+    parallel = audit([str(tmp_path)], Options(jobs=2))
+    assert _signature(parallel) == _signature(sequential)
+    assert not [f for f in parallel.findings if f.rule == "DA000"]
+
+
+def test_automatic_jobs_stay_sequential_for_small_projects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockaudit import audit as audit_module
+
+    write(tmp_path, _PROJECT)
+    monkeypatch.setattr(audit_module, "_parse_forked", lambda *a: pytest.fail("forked for a tiny project"))
+    audit([str(tmp_path)], Options(jobs=0))
+
+
+def test_progress_bar_only_for_a_terminal_and_large_scans(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dockaudit import audit as audit_module
+    from dockaudit import commands
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert commands._show_progress(quiet=False) is False  # not a terminal
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert commands._show_progress(quiet=False) is True
+    assert commands._show_progress(quiet=True) is False
+    monkeypatch.setenv("CI", "true")
+    assert commands._show_progress(quiet=False) is False
+    small = audit_module._Progress(True)
+    small.start(audit_module.PROGRESS_MIN_FILES - 1)
+    small.advance()
+    small.rule("DA001", 3)
+    assert small._bar is None
+    off = audit_module._Progress(False)
+    off.start(10_000)
+    assert off._bar is None
+    large = audit_module._Progress(True)
+    large.start(audit_module.PROGRESS_MIN_FILES + 1)
+    for _ in range(5):
+        large.advance()
+    large.rule("DA001", 2)
+    large.close()
+    assert large._bar is None
+
+
 # --- random whole projects (hypothesis) -------------------------------------------------------------
 
 #: pieces that the file grammars below are built from: ordinary values, and the characters and

@@ -36,9 +36,20 @@ _NGINX_NAME = re.compile(
     r"|[\w.-]+\.nginx(?:\.conf)?)$"
 )
 _NGINX_DIRS = frozenset({"nginx", "conf.d", "sites-available", "sites-enabled", "snippets", "templates"})
-_NGINX_SNIFF = re.compile(r"(?m)^\s*(?:server|upstream|http|location|events)\b[^;{]*\{|^\s*proxy_pass\s")
+_NGINX_SNIFF = re.compile(
+    r"(?m)^[ \t]*(?:server|upstream|http|events)[ \t]*\{"
+    r"|^[ \t]*location[ \t]+[^;{\n]*\{"
+    r"|^[ \t]*(?:proxy_pass|server_name|fastcgi_pass|uwsgi_pass)[ \t]+[^;\n]*;"
+)
 
-_NOT_DOCKERFILE_SUFFIXES = (".md", ".txt", ".json", ".yml", ".yaml", ".sh", ".py")
+#: ``Dockerfile.<suffix>`` names that are code, documents or templates rendered before a build
+_NOT_DOCKERFILE_SUFFIXES = (
+    ".md", ".rst", ".txt", ".json", ".yml", ".yaml", ".toml", ".sh", ".ps1", ".py", ".go", ".rs", ".js",
+    ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".java", ".kt", ".c", ".h", ".cc", ".cpp", ".rb", ".php", ".pl",
+    ".lua", ".cs", ".html", ".xml", ".ini", ".cfg", ".lock", ".bak", ".orig", ".rej", ".patch", ".diff",
+    ".swp", ".tmp", ".log", ".snap", ".golden", ".template", ".tmpl", ".tpl", ".j2", ".jinja",
+    ".jinja2", ".erb", ".mustache", ".hbs", ".in", ".m4",
+)
 
 #: ``.env.<suffix>`` files that are something else: patches, backups, code, documents
 _NOT_ENV_SUFFIXES = (".patch", ".diff", ".orig", ".rej", ".bak", ".swp", ".tmp", ".old", ".sh", ".py",
@@ -72,10 +83,15 @@ def classify(relpath: str) -> str | None:
         return "requirements"
     if _ENV.match(name) and name != ".envrc" and not lower.endswith(_NOT_ENV_SUFFIXES):
         return "env"
+    if lower.endswith((".j2", ".jinja", ".jinja2", ".erb", ".mustache", ".hbs")):
+        return None  # rendered by another tool before nginx sees it
     if _NGINX_NAME.match(name):
         return "nginx"
-    if lower.endswith((".conf", ".conf.template")) and any(p.lower() in _NGINX_DIRS for p in parts[:-1]):
+    if lower.endswith((".conf", ".conf.template")) and any(p.lower().startswith(("nginx", "openresty"))
+                                                          for p in parts[:-1]):
         return "nginx"
+    if lower.endswith(".conf.template") and any(p.lower() in _NGINX_DIRS for p in parts[:-1]):
+        return "nginx?"
     if lower.endswith(".conf"):
         return "nginx?"
     return None

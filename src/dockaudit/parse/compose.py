@@ -1732,6 +1732,8 @@ def assemble(project: Project) -> list[ComposeProject]:
         for path in paths:
             if path in handled:
                 continue
+            if main is None and posixpath.basename(path) in OVERRIDE_NAMES:
+                continue  # an override with no main file beside it: compose never loads it alone
             if main_doc is not None and path not in mains:
                 variant = project.document(path, "compose")
                 if variant is not None and _overlay_of(main_doc, variant):
