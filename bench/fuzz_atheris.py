@@ -42,8 +42,9 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         "FROM alpine\nCMD [", "FROM alpine\nRUN --mount=type=cache,target=",
     )),
     "compose": ("compose.yaml", (
-        "", "services:\n  app:\n    ", "services:\n  app:\n    image: ", "x-a: &a\n  b: 1\nservices:\n  s:\n    <<: ",
-        "services:\n  app:\n    environment:\n      A: ${", "include:\n  - ", "services: {app: {build: {context: ",
+        "", "services:\n  app:\n    ", "services:\n  app:\n    image: ",
+        "x-a: &a\n  b: 1\nservices:\n  s:\n    <<: ", "services:\n  app:\n    environment:\n      A: ${",
+        "include:\n  - ", "services: {app: {build: {context: ",
     )),
     "env": (".env", ("", "A=", "export A=\"", "A='", "A=${B:-", "# c\nA=1\nB=$A")),
     "nginx": ("nginx.conf", (
@@ -55,15 +56,17 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
                                           "--index-url ", "x @ ")),
     "pyproject": ("pyproject.toml", ("", "[project]\ndependencies = [\"", "[tool.uv]\n", "[project]\nname = ",
                                      "[project.optional-dependencies]\ngpu = [")),
-    "uvlock": ("uv.lock", ("", "version = 1\n[[package]]\nname = ", "version = 1\n[[package]]\nname = \"a\"\n")),
-    "packagejson": ("package.json", ("", "{\"dependencies\": {", "{\"scripts\": {\"start\": ", "[", "{\"name\": ")),
+    "uvlock": ("uv.lock", ("", "version = 1\n[[package]]\nname = ",
+                           "version = 1\n[[package]]\nname = \"a\"\n")),
+    "packagejson": ("package.json", ("", "{\"dependencies\": {", "{\"scripts\": {\"start\": ", "[",
+                                     "{\"name\": ")),
     "shell": ("", ("", "apt-get install -y ", "sh -c '", "pip install ", "cd /app && ", "bash <<EOF\n")),
     "interpolate": ("", ("", "${", "${A:-", "$", "a${B:?")),
 }
 MANIFEST_KINDS = ("requirements", "pyproject", "uvlock", "packagejson")
 
 
-def _module_for(target: str):  # noqa: ANN202 - a module
+def _module_for(target: str):
     import importlib
 
     name = {"env": "envfile", **{kind: "manifests" for kind in MANIFEST_KINDS}}.get(target, target)
@@ -74,7 +77,7 @@ def _module_for(target: str):  # noqa: ANN202 - a module
     return importlib.import_module(f"dockaudit.parse.{name}")
 
 
-def make_test_one_input(target: str):  # noqa: ANN201 - a callable for atheris
+def make_test_one_input(target: str):
     """The function libFuzzer calls with each input."""
     import atheris
 

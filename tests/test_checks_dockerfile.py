@@ -86,8 +86,9 @@ def test_da103_severities_and_positions(scan):
             "FROM ${NODEFAULT:-alpine}\n"
             "FROM alpine:${NODEFAULT}\n")
     found = hits(scan({"Dockerfile": text}, select=("DA103",)), "DA103")
+    # line 7: an ARG without default that no compose build passes is only a note (a script may pass it)
     assert where(found) == [(2, 6, "warning"), (3, 17, "warning"), (4, 13, "error"), (5, 6, "error"),
-                            (7, 13, "warning")]
+                            (7, 13, "note")]
     assert "cannot change it" in found[0].message
     assert "always expands to nothing" in found[1].message
     assert "python:" in found[2].message
@@ -146,3 +147,21 @@ def test_parse_errors_surface_as_da001(scan):
                   select=("DA001",))
     found = sorted((f.span.path, f.span.line, f.span.column) for f in hits(result, "DA001"))
     assert found == [("Dockerfile", 2, 5), ("app/Containerfile", 2, 1)]
+
+
+def test_da103_arg_without_default_judged_by_compose_builds(scan):
+    dockerfile = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN true\n"
+    passing = scan({
+        "Dockerfile": dockerfile,
+        "compose.yaml": "services:\n  app:\n    build:\n      context: .\n      args:\n"
+                        "        BASE_IMAGE: python:3.12-slim\n",
+    }, select=("DA103",))
+    assert hits(passing, "DA103") == []
+
+
+def test_da103_arg_without_default_not_passed_by_compose(scan):
+    found = hits(scan({
+        "Dockerfile": "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN true\n",
+        "compose.yaml": "services:\n  app:\n    build: .\n",
+    }, select=("DA103",)), "DA103")
+    assert [(f.span.line, f.severity.label) for f in found] == [(2, "warning")]

@@ -35,7 +35,7 @@ import sys
 import sysconfig
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -124,7 +124,8 @@ def compose_merge_key_bomb(root: Path) -> list[tuple[str, str]]:
 @case
 def compose_deep_flow_5000(root: Path) -> list[tuple[str, str]]:
     write(root, {
-        "compose.yaml": "services:\n  app:\n    image: alpine\n    command: " + "[" * 5000 + "]" * 5000 + "\n",
+        "compose.yaml": "services:\n  app:\n    image: alpine\n    command: "
+                        + "[" * 5000 + "]" * 5000 + "\n",
         "sub/compose.yaml": "x: " + "{a: " * 5000 + "1" + "}" * 5000 + "\n",
     })
     return [("DA001", "compose.yaml"), ("DA001", "sub/compose.yaml")]
@@ -218,7 +219,8 @@ def nul_after_the_sniffed_prefix(root: Path) -> list[tuple[str, str]]:
     write(root, {
         "Dockerfile": "FROM alpine\n" + padding * 120 + "RUN echo a\x00b\n",
         ".env": "A=1\n" + padding * 120 + "B=\x00\n",
-        "compose.yaml": "services:\n  app:\n    image: alpine\n" + padding * 120 + "    command: \"a\x00b\"\n",
+        "compose.yaml": "services:\n  app:\n    image: alpine\n" + padding * 120
+                        + "    command: \"a\x00b\"\n",
         "nginx.conf": "events {}\n" + padding * 120 + "http { server { listen 80\x00; } }\n",
     })
     return []
@@ -264,7 +266,8 @@ def dockerfile_20000_continuations(root: Path) -> list[tuple[str, str]]:
 @case
 def dockerfile_env_with_20000_pairs(root: Path) -> list[tuple[str, str]]:
     pairs = "".join(f"A{i}=b{i} \\\n" for i in range(20_000))
-    write(root, {"Dockerfile": "FROM alpine\nENV " + pairs + "  Z=1\nLABEL " + pairs.replace("A", "L") + " z=1\n"})
+    labels = pairs.replace("A", "L")
+    write(root, {"Dockerfile": "FROM alpine\nENV " + pairs + "  Z=1\nLABEL " + labels + " z=1\n"})
     return []
 
 
@@ -290,7 +293,8 @@ def three_thousand_tiny_files(root: Path) -> list[tuple[str, str]]:
         files[f"{folder}/.env"] = f"PORT={8000 + i}\n"
         files[f"{folder}/requirements.txt"] = "flask==3.0.0\n"
         files[f"{folder}/compose.yaml"] = f"services:\n  s{i}:\n    build: .\n    env_file: .env\n"
-        files[f"{folder}/nginx/conf.d/s{i}.conf"] = f"server {{ listen 80; location / {{ proxy_pass http://s{i}:8000; }} }}\n"
+        files[f"{folder}/nginx/conf.d/s{i}.conf"] = (
+            f"server {{ listen 80; location / {{ proxy_pass http://s{i}:8000; }} }}\n")
         files[f"{folder}/app.py"] = "print(1)\n"
     write(root, files)
     return []
@@ -371,7 +375,8 @@ def requirements_escape(root: Path) -> list[tuple[str, str]]:
         ),
         "dev-requirements.txt": "-r requirements.txt\n-c dev-requirements.txt\n",
         "Dockerfile": "FROM python:3.11\nCOPY ../outside/secret.env /x\nCOPY /etc/passwd /y\n"
-                      "ADD file:///etc/passwd /z\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\n",
+                      "ADD file:///etc/passwd /z\nCOPY requirements.txt .\n"
+                      "RUN pip install -r requirements.txt\n",
         ".dockerignore": "../outside\n/etc/passwd\n!../../etc\n",
     })
     return []
@@ -500,7 +505,8 @@ def unicode_digits(root: Path) -> list[tuple[str, str]]:
     """``'²'.isdigit()`` is true but ``int('²')`` fails: stage indexes, ports and counts."""
     write(root, {
         "Dockerfile": "FROM alpine AS a\nFROM a AS b\nCOPY --from=² /x /y\nCOPY --from=١ /x /y\n"
-                      "RUN --mount=from=³,target=/m true\nENV PORT=²\nEXPOSE ²\nCMD [\"python\", \"--port\", \"²\"]\n",
+                      "RUN --mount=from=³,target=/m true\nENV PORT=²\nEXPOSE ²\n"
+                      "CMD [\"python\", \"--port\", \"²\"]\n",
         "compose.yaml": "services:\n  app:\n    build: .\n    ports: ['²:80']\n    environment:\n"
                         "      PORT: '²'\n      CUDA_VISIBLE_DEVICES: '²'\n    deploy:\n      resources:\n"
                         "        reservations:\n          devices:\n            - capabilities: [gpu]\n"
@@ -542,9 +548,11 @@ _PROJECT = {
     "Dockerfile": "# syntax=docker/dockerfile:1\nFROM python:3.11-slim AS base\nWORKDIR /app\n"
                   "COPY requirements.txt .\nRUN pip install --no-cache-dir \\\n    -r requirements.txt\n"
                   "COPY . .\nCMD [\"python\", \"app.py\"]\n",
-    "compose.yaml": "services:\n  app:\n    build:\n      context: .\n      target: base\n    env_file: .env\n"
+    "compose.yaml": "services:\n  app:\n    build:\n      context: .\n      target: base\n"
+                    "    env_file: .env\n"
                     "    environment:\n      PORT: ${PORT:-8000}\n  proxy:\n    image: nginx:1.27\n"
-                    "    volumes:\n      - ./nginx/nginx.conf:/etc/nginx/nginx.conf:ro\n    depends_on: [app]\n",
+                    "    volumes:\n      - ./nginx/nginx.conf:/etc/nginx/nginx.conf:ro\n"
+                    "    depends_on: [app]\n",
     ".env": "PORT=8000\nNAME=\"a b\"\n",
     "nginx/nginx.conf": "events {}\nhttp {\n  server {\n    listen 80;\n    location / {\n"
                         "      proxy_pass http://app:8000;\n    }\n  }\n}\n",
@@ -594,10 +602,8 @@ class Recorder:
     def _note(self, path: object) -> None:
         if isinstance(path, int):
             return
-        try:
+        with suppress(TypeError):
             self.paths.append(os.fsdecode(os.fspath(path)))  # type: ignore[arg-type]
-        except TypeError:
-            pass
 
     def _patch(self, owner: object, name: str, make: Callable[[Callable], Callable]) -> None:
         original = getattr(owner, name)
@@ -760,7 +766,8 @@ def check_result(result: AuditResult, expect: list[tuple[str, str]], reports: di
         assert CANARY not in text, f"{fmt} report shows content from outside the root"
         if fmt in ("text", "text-plain", "github"):
             bad = _UNSAFE_OUTPUT.search(text)
-            assert bad is None, f"{fmt} report passes {bad.group()!r} through: {text[max(0, bad.start() - 60):bad.end() + 20]!r}"
+            shown = text[max(0, bad.start() - 60):bad.end() + 20] if bad else ""
+            assert bad is None, f"{fmt} report passes {bad.group()!r} through: {shown!r}"
         else:
             json.loads(text)
             assert "\x1b" not in text and not re.search(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069]", text), fmt
@@ -815,12 +822,12 @@ def test_the_canary_file_would_be_found_if_read(tmp_path: Path) -> None:
 
 
 def test_config_nested_too_deeply_is_a_usage_error(tmp_path: Path) -> None:
-    """A ``[tool.dockaudit]`` table the TOML reader cannot nest into is a config error (exit 2), not a crash."""
+    """A ``[tool.dockaudit]`` nested too deeply to read is a config error (exit 2), not a crash."""
     root, _ = make_layout(tmp_path)
     write(root, {"pyproject.toml": "[tool.dockaudit]\nignore = " + "[" * 5000 + "]" * 5000 + "\n"})
     from dockaudit.config import ConfigError
 
-    with pytest.raises(ConfigError, match="nested too deeply|not valid TOML"):
+    with pytest.raises(ConfigError, match=r"nested too deeply|not valid TOML"):
         audit([str(root)], Options())
 
 
@@ -844,9 +851,9 @@ needs_posix = pytest.mark.skipif(resource is None, reason="RLIMIT_AS and preexec
 
 
 @needs_posix
-@pytest.mark.parametrize("name", ["compose_billion_laughs", "compose_merge_key_bomb", "compose_deep_block_5000",
-                                  "json_deep_5000", "toml_deep_5000", "nginx_deep_blocks",
-                                  "deep_shell_and_interpolation"])
+@pytest.mark.parametrize("name", ["compose_billion_laughs", "compose_merge_key_bomb",
+                                  "compose_deep_block_5000", "json_deep_5000", "toml_deep_5000",
+                                  "nginx_deep_blocks", "deep_shell_and_interpolation"])
 def test_bombs_in_a_memory_limited_process(name: str, tmp_path: Path) -> None:
     root, _ = make_layout(tmp_path)
     CASES[name](root)
@@ -869,7 +876,8 @@ def test_terminal_escaping_in_a_real_process(name: str, fmt: str, tmp_path: Path
         out = proc.stdout.decode("utf-8")
         assert proc.stderr == b""
         bad = _UNSAFE_OUTPUT.search(out)
-        assert bad is None, f"{bad.group()!r} reached the terminal: {out[max(0, bad.start() - 60):bad.end() + 20]!r}"
+        shown = out[max(0, bad.start() - 60):bad.end() + 20] if bad else ""
+        assert bad is None, f"{bad.group()!r} reached the terminal: {shown!r}"
         if env.get("NO_COLOR"):
             assert "\x1b" not in out
         if fmt == "github":
@@ -936,7 +944,8 @@ def test_a_config_error_in_a_root_audited_in_parallel_is_still_a_config_error(tm
 def _compose_heavy(root: Path, count: int = 12) -> None:
     for index in range(count):
         write(root, {
-            f"s{index}/compose.yaml": f"services:\n  s{index}:\n    build: .\n    ports: ['{8000 + index}:80']\n"
+            f"s{index}/compose.yaml": f"services:\n  s{index}:\n    build: .\n"
+                                      f"    ports: ['{8000 + index}:80']\n"
                                       + "".join(f"    # padding {n}\n" for n in range(200)),
             f"s{index}/Dockerfile": "FROM python:3.11\nRUN pip install flask\n",
             f"s{index}/requirements.txt": "flask\n",
@@ -944,7 +953,8 @@ def _compose_heavy(root: Path, count: int = 12) -> None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
-def test_jobs_parse_in_workers_and_give_the_same_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_jobs_parse_in_workers_and_give_the_same_report(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from dockaudit import audit as audit_module
 
     _compose_heavy(tmp_path)
@@ -961,7 +971,8 @@ def test_jobs_parse_in_workers_and_give_the_same_report(tmp_path: Path, monkeypa
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
 @pytest.mark.parametrize("failure", ["unpicklable", "die"])
-def test_a_worker_that_fails_loses_nothing(failure: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_that_fails_loses_nothing(failure: str, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A document a worker cannot send back, or a worker killed outright: this process parses the
     files itself. (A parser exception is a DA000 finding wherever it happens.)"""
     from dockaudit.parse import compose
@@ -971,7 +982,7 @@ def test_a_worker_that_fails_loses_nothing(failure: str, tmp_path: Path, monkeyp
     parent = os.getpid()
     real = compose.parse
 
-    def flaky(source):  # noqa: ANN001, ANN202
+    def flaky(source):
         if os.getpid() != parent:
             if failure == "die":
                 os._exit(3)
@@ -986,7 +997,8 @@ def test_a_worker_that_fails_loses_nothing(failure: str, tmp_path: Path, monkeyp
     assert not [f for f in parallel.findings if f.rule == "DA000"]
 
 
-def test_automatic_jobs_stay_sequential_for_small_projects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_automatic_jobs_stay_sequential_for_small_projects(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from dockaudit import audit as audit_module
 
     write(tmp_path, _PROJECT)
@@ -1056,7 +1068,8 @@ _INSTRUCTIONS = ("FROM", "RUN", "COPY", "ADD", "ENV", "ARG", "WORKDIR", "USER", 
 def _dockerfile(draw: st.DrawFn) -> str:
     lines = []
     if draw(st.booleans()):
-        lines.append(draw(st.sampled_from(["# syntax=docker/dockerfile:1", "# escape=`", "# check=skip=all"])))
+        directives = ["# syntax=docker/dockerfile:1", "# escape=`", "# check=skip=all"]
+        lines.append(draw(st.sampled_from(directives)))
     lines.append(f"FROM {draw(_joined)}" + draw(st.sampled_from(["", " AS base", " AS final", " as Build"])))
     for _ in range(draw(st.integers(0, 10))):
         keyword = draw(st.sampled_from(_INSTRUCTIONS))
@@ -1089,7 +1102,8 @@ def _yaml_scalar(draw: st.DrawFn) -> str:
 def _compose(draw: st.DrawFn) -> str:
     out = []
     if draw(st.booleans()):
-        out.append(f"x-base: &base\n  image: {_yaml_scalar(draw)}\n  environment:\n    A: {_yaml_scalar(draw)}")
+        image, value = _yaml_scalar(draw), _yaml_scalar(draw)
+        out.append(f"x-base: &base\n  image: {image}\n  environment:\n    A: {value}")
     if draw(st.integers(0, 4)) == 0:
         out.append(f"include:\n  - {_yaml_scalar(draw)}")
     out.append("services:")
@@ -1102,7 +1116,8 @@ def _compose(draw: st.DrawFn) -> str:
             value = _yaml_scalar(draw)
             if key == "build-map":
                 out.append(f"    build:\n      context: {value}\n      dockerfile: {_yaml_scalar(draw)}\n"
-                           f"      target: {_yaml_scalar(draw)}\n      args:\n        - A={_yaml_scalar(draw)}")
+                           f"      target: {_yaml_scalar(draw)}\n"
+                           f"      args:\n        - A={_yaml_scalar(draw)}")
             elif key in ("env_file", "volumes", "ports", "depends_on"):
                 out.append(f"    {key}:\n      - {value}\n      - {_yaml_scalar(draw)}")
             elif key == "environment":

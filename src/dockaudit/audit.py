@@ -36,8 +36,7 @@ Not done, because it does not pay: running rules in several processes (their tim
 into shared models built on first use, such as assembled compose projects and stage contents,
 which every process would build again), and cutting one root into compose projects (rules are
 cross-file: mounted nginx configs, ``.dockerignore``, env templates may live anywhere in the
-root). Reproduce with ``/tmp``-free scripts: time :func:`_parse` and :func:`audit` with
-``time.process_time()`` and ``resource.getrusage(RUSAGE_CHILDREN)`` for jobs 1 and 2.
+root). Reproduce with ``bench/measure_jobs.py``.
 """
 
 from __future__ import annotations

@@ -271,21 +271,45 @@ def undefined_arg_in_from(project: Project) -> Iterator[Finding]:
     or undeclared but used as ``${VAR:-default}`` (the default can never be overridden).
     BuildKit's built-in platform ARGs (``BUILDPLATFORM``, ``TARGETARCH`` ...) are defined.
     """
-    for _path, document in _dockerfiles(project):
+    passed = _compose_build_args(project)
+    for path, document in _dockerfiles(project):
+        findings: list[Finding] = []
         for stage in document.stages:
             inst = stage.from_instruction
             if "$" in stage.base:
                 for ref in variable_references(stage.base, document.escape):
                     span = inst.value_span(ref.start, ref.end)
-                    finding = _from_reference_finding(document, stage, ref, span, "FROM")
-                    if finding is not None:
-                        yield finding
+                    findings.append(_from_reference_finding(document, stage, ref, span, "FROM"))
             for flag in inst.flags:
                 if flag.name == "platform" and flag.value and "$" in flag.value:
                     for ref in variable_references(flag.value, document.escape):
-                        finding = _from_reference_finding(document, stage, ref, flag.span, "FROM --platform")
-                        if finding is not None:
-                            yield finding
+                        findings.append(
+                            _from_reference_finding(document, stage, ref, flag.span, "FROM --platform"))
+        builds = passed.get(path)
+        for finding in findings:
+            if finding is None:
+                continue
+            if finding.severity == Severity.WARNING and "has no default" in finding.message:
+                # An ARG without default in FROM is the "must be passed" idiom: judge it by the builds
+                # we can see. Compose passes it: fine. No compose build: we cannot see how it is
+                # built (a script's --build-arg), so only a note.
+                name = finding.message.split("`ARG ", 1)[1].split("`", 1)[0]
+                if builds is None:
+                    finding.severity = Severity.NOTE
+                elif all(name in args for args in builds):
+                    continue
+            yield finding
+
+
+def _compose_build_args(project: Project) -> dict[str, list[set[str]]]:
+    """Dockerfile path -> the build-arg names each compose service building it passes."""
+    from dockaudit.link.services import service_builds
+
+    out: dict[str, list[set[str]]] = {}
+    for link in service_builds(project):
+        if link.dockerfile_path and link.service.build is not None:
+            out.setdefault(link.dockerfile_path, []).append(set(link.service.build.args))
+    return out
 
 
 # --- DA104 -----------------------------------------------------------------------------------
