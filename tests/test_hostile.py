@@ -383,6 +383,29 @@ def requirements_escape(root: Path) -> list[tuple[str, str]]:
 
 
 @case
+def backtracking_globs(root: Path) -> list[tuple[str, str]]:
+    """Wildcard patterns that make a backtracking regex take seconds per path, and broken classes."""
+    slow = "*a" * 12 + "*b"
+    deep = "**a" * 10 + "**b"
+    long_name = "a" * 200
+    files: dict[str, str | bytes] = {
+        ".dockaudit.toml": f'exclude = ["{slow}", "{deep}", "[z-a]", "[[x]"]\n',
+        ".dockerignore": f"{slow}\n{deep}\n[z-a]\n!{slow}\n",
+        ".gitignore": f"{slow}\n{deep}\n[z-a]\n",
+        "Dockerfile": "FROM python:3.11\nCOPY . /app\n",
+        "compose.yaml": "services:\n  app:\n    build: .\n  proxy:\n    image: nginx:1.27\n    volumes:\n"
+                        "      - ./nginx:/etc/nginx:ro\n",
+        "nginx/nginx.conf": f"events {{}}\nhttp {{ include /etc/nginx/conf.d/{slow}; "
+                            f"include /etc/nginx/{deep.replace('**', '*')}; }}\n",
+    }
+    for index in range(30):
+        files[f"{'a' * 40}/{'a' * 40}/{long_name}{index}"] = "x\n"
+        files[f"nginx/conf.d/{long_name}{index}.conf"] = "server { listen 80; }\n"
+    write(root, files)
+    return [("DA001", ".dockerignore")]  # [z-a]
+
+
+@case
 def symlink_loops_and_escapes(root: Path) -> list[tuple[str, str]]:
     write(root, {
         "Dockerfile.real": "FROM alpine\n",
@@ -1038,6 +1061,24 @@ def test_progress_bar_only_for_a_terminal_and_large_scans(monkeypatch: pytest.Mo
     large.rule("DA001", 2)
     large.close()
     assert large._bar is None
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(pattern=st.text(alphabet="ab/.*?[]!-", min_size=1, max_size=12),
+       paths=st.lists(st.text(alphabet="ab/.-", max_size=14), min_size=1, max_size=8))
+def test_the_linear_glob_matcher_agrees_with_re(pattern: str, paths: list[str]) -> None:
+    """:class:`dockaudit.globs.SafeRegex` runs hostile globs on its own VM: same answers as ``re``."""
+    import warnings
+
+    from dockaudit.globs import _compile_vm, _run, glob_to_regex
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        compiled = glob_to_regex(pattern)
+    program = _compile_vm(compiled.pattern.pattern, 0)
+    cache: dict = {}
+    for path in paths:
+        assert bool(compiled.pattern.match(path)) == _run(program, path, cache), (pattern, path)
 
 
 # --- random whole projects (hypothesis) -------------------------------------------------------------

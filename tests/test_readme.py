@@ -14,7 +14,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 def test_first_lines_give_install_and_test_commands():
     head = "\n".join(README.splitlines()[:15])
     assert "pip install . && dockaudit fixtures/listening-trainer" in head
-    assert "pip install -e '.[test]' && python -m pytest -q && ruff check ." in head
+    assert "pip install -e '.[test]' && ruff check . && python -m pytest -q" in head
 
 
 def test_ci_script_runs_the_readme_test_command():

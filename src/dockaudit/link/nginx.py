@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from dockaudit.globs import SafeRegex
 from dockaudit.source import Span
 
 if TYPE_CHECKING:
@@ -227,7 +228,7 @@ def container_view(project: Project, mounts: dict[str, str], *, template_dir: st
 
 
 @lru_cache(maxsize=256)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
+def _glob_regex(pattern: str) -> SafeRegex:
     """glob(3) as nginx uses it: no ``**``, wildcards stay within a segment and skip dot files."""
     parts = []
     for segment in pattern.split("/"):
@@ -267,7 +268,7 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
                 out.append(re.escape(char))
             i += 1
         parts.append("".join(out))
-    return re.compile("/".join(parts) + r"\Z")
+    return SafeRegex("/".join(parts) + r"\Z")  # linear time on hostile patterns
 
 
 def _covered(path: str, mounts: list[str]) -> bool:

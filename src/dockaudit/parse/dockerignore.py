@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dockaudit.findings import Finding
+from dockaudit.globs import SafeRegex
 from dockaudit.source import SourceFile, Span
 
 if TYPE_CHECKING:
@@ -208,7 +209,7 @@ def compile_pattern(text: str) -> Callable[[str], bool]:
         bare = suffix[1:] if suffix[0] == "/" else None
         return lambda path: path.endswith(suffix) or path == bare
     try:
-        regex = re.compile("".join(out) + r"\Z", re.DOTALL)
+        regex = SafeRegex("".join(out) + r"\Z", re.DOTALL)  # linear time on hostile patterns
     except re.error as exc:  # pragma: no cover - our translation should always compile
         raise PatternError(f"pattern cannot be compiled ({exc})") from None
     return lambda path: regex.match(path) is not None
