@@ -816,7 +816,8 @@ def test_hostile_case(name: str, tmp_path: Path) -> None:
     assert grown < MEMORY_LIMIT_MB, f"peak memory grew by {grown:.0f} MB"
 
 
-@pytest.mark.parametrize("name", ["compose_deep_flow_5000", "hostile_names", "three_thousand_tiny_files"])
+@pytest.mark.parametrize("name", ["compose_deep_flow_5000", "hostile_names", "binary_files",
+                                  "symlink_loops_and_escapes"])
 def test_hostile_case_with_two_jobs(name: str, tmp_path: Path) -> None:
     """The parallel path must be exactly as robust (and report the same) as the sequential one."""
     result, expect, _, _, reports = run_case(name, tmp_path, jobs=2)
@@ -1024,9 +1025,13 @@ def test_automatic_jobs_stay_sequential_for_small_projects(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from dockaudit import audit as audit_module
 
-    write(tmp_path, _PROJECT)
+    write(tmp_path / "a", _PROJECT)
+    write(tmp_path / "b", _PROJECT)
     monkeypatch.setattr(audit_module, "_parse_forked", lambda *a: pytest.fail("forked for a tiny project"))
-    audit([str(tmp_path)], Options(jobs=0))
+    monkeypatch.setattr(audit_module, "_audit_roots_in_parallel",
+                        lambda *a: pytest.fail("forked for tiny roots"))
+    audit([str(tmp_path / "a")], Options(jobs=0))
+    audit([str(tmp_path / "a"), str(tmp_path / "b")], Options(jobs=0))
 
 
 def test_progress_bar_only_for_a_terminal_and_large_scans(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,8 @@ Parallel work (``--jobs``)
 single-threaded process) work goes to forked children in two ways, chosen from measurements:
 
 - several PATH roots are audited whole (parse and rules) in a pool of children that send back
-  only findings and decoded sources;
+  only findings and decoded sources (``jobs=0``: when they hold :data:`PARALLEL_MIN_ROOT_FILES`
+  files to read or more);
 - within one root, files of the kinds in :data:`PARALLEL_KINDS` are parsed by children and sent
   back pickled, while this process parses the other kinds and then helps with what is left.
   ``jobs=0`` (the default) does this only above :data:`PARALLEL_MIN_WORK`.
@@ -166,7 +167,7 @@ def audit(paths: list[str] | tuple[str, ...] = (".",), options: Options | None =
         targets.append((path.parent.resolve(), path.name) if path.is_file() else (path.resolve(), None))
     progress = _Progress(options.progress)
     try:
-        workers = _root_workers(options.jobs, len(targets))
+        workers = _root_workers(options.jobs, targets, options)
         if workers:
             results = _audit_roots_in_parallel(targets, options, workers, progress)
         else:
@@ -252,12 +253,30 @@ def _can_fork() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "fork") and threading.active_count() == 1
 
 
-def _root_workers(jobs: int, roots: int) -> int:
+#: files to read, over all PATH roots, below which the automatic mode audits them one by one
+PARALLEL_MIN_ROOT_FILES = 100
+
+
+def _root_workers(jobs: int, targets: list[tuple[Path, str | None]], options: Options) -> int:
     """Processes to audit several roots at once (0: one after the other, in this process)."""
-    if jobs == 1 or roots < 2 or not _can_fork():
+    if jobs == 1 or len(targets) < 2 or not _can_fork():
         return 0
-    wanted = jobs if jobs >= 2 else _usable_cpus()
-    return max(0, min(wanted, roots))
+    if jobs == 0:
+        from dockaudit.discover import walk
+
+        # a walk is cheap next to parsing: count the files to read before paying for processes
+        files = 0
+        for root, only in targets:
+            try:
+                files += len(walk(root, _configure(root, options).exclude, only=only).classified)
+            except ConfigError:
+                return 0  # reported, in order, by the sequential path
+            if files >= PARALLEL_MIN_ROOT_FILES:
+                break
+        if files < PARALLEL_MIN_ROOT_FILES:
+            return 0
+        jobs = _usable_cpus()
+    return max(0, min(jobs, len(targets)))
 
 
 def _parse_workers(jobs: int, project: Project) -> int:

@@ -46,6 +46,7 @@ lines it may be off by the width of an escape.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Callable, Iterator
@@ -581,9 +582,71 @@ def _flow_depth_overflow(text: str, limit: int) -> int:
     return -1
 
 
+@functools.cache
+def _scanner_class() -> type:
+    """ruamel's pure-Python scanner, without comment handling and without repeated bookkeeping.
+
+    The round-trip scanner collects comments (which the composer never reads) and redoes the
+    simple-key bookkeeping on every look at the token queue (the parser looks several times per
+    token). This one skips comments and remembers that the queue is ready until a token is taken;
+    like the round-trip scanner it keeps at least two tokens queued, so that a syntax error is
+    reported where and as the round-trip scanner reports it. The events (values, tags, styles,
+    anchors, marks) are the same, except that a folded block scalar (``>``) no longer carries the
+    round-trip scanner's internal ``\\a`` fold markers in its value.
+    """
+    from ruamel.yaml.scanner import RoundTripScanner, Scanner
+
+    class _ComposeScanner(Scanner):
+        _ready = False
+        # tags keep their %-escapes for the Tag object to decode once, as in round-trip mode
+        scan_uri_escapes = RoundTripScanner.scan_uri_escapes
+
+        def _fill(self) -> None:
+            while self.need_more_tokens():
+                self.fetch_more_tokens()
+            if not self.done and len(self.tokens) < 2:
+                self.fetch_more_tokens()  # the round-trip scanner's look-ahead; not ready yet
+            else:
+                self._ready = True
+
+        def check_token(self, *choices: Any) -> bool:
+            if not self._ready:
+                self._fill()
+            if self.tokens:
+                if not choices:
+                    return True
+                first = self.tokens[0]
+                return any(isinstance(first, choice) for choice in choices)
+            return False
+
+        def peek_token(self) -> Any:
+            if not self._ready:
+                self._fill()
+            return self.tokens[0] if self.tokens else None
+
+        def get_token(self) -> Any:
+            if not self._ready:
+                self._fill()
+            if self.tokens:
+                self.tokens_taken += 1
+                self._ready = False
+                return self.tokens.pop(0)
+            return None
+
+    return _ComposeScanner
+
+
+def _event_parser() -> Any:
+    """A ruamel ``YAML`` object whose ``parse`` gives the events of a text (pure Python, YAML 1.2)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Scanner = _scanner_class()
+    return yaml
+
+
 def parse(source: SourceFile) -> ComposeFile:
     """Parse one compose file; never raises (syntax problems become DA001 findings)."""
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     compose_file = ComposeFile(source=source, path=source.path)
@@ -594,7 +657,7 @@ def parse(source: SourceFile) -> ComposeFile:
         composer.error(line, column, f"nested more than {MAX_DEPTH} levels deep; dockaudit does not read "
                                      "this document (compose files never need such depth)")
         return compose_file
-    yaml = YAML(typ="rt", pure=True)
+    yaml = _event_parser()
     try:
         compose_file.documents = composer.run(yaml.parse(source.text))
     except MarkedYAMLError as exc:

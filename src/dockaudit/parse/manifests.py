@@ -637,11 +637,11 @@ def _toml_error(source: SourceFile, exc: Exception) -> Finding:
     return _fail(Span(source.path, line, column or 1, line, column or 1), f"invalid TOML: {short}")
 
 
-def _load_toml(source: SourceFile) -> tuple[dict | None, Finding | None]:
+def _load_toml(source: SourceFile, lockfile: bool = False) -> tuple[dict | None, Finding | None]:
     from dockaudit import _toml
 
     try:
-        return _toml.loads(source.text), None
+        return (_toml.loads_lockfile if lockfile else _toml.loads)(source.text), None
     except _toml.TOMLDecodeError as exc:
         return None, _toml_error(source, exc)
     except RecursionError:
@@ -885,7 +885,7 @@ def _dep_names(values: Any) -> list[str]:
 
 def parse_uvlock(source: SourceFile) -> UvLock:
     document = UvLock(source=source, path=source.path)
-    data, error = _load_toml(source)
+    data, error = _load_toml(source, lockfile=True)
     if error is not None:
         document.diagnostics.append(error)
         return document
