@@ -799,10 +799,7 @@ def check_result(result: AuditResult, expect: list[tuple[str, str]], reports: di
 
 
 #: cases that still fail because of a bug in a rule (src/dockaudit/checks), reported to its author
-KNOWN_RULE_BUGS = {
-    "unicode_digits": "rules call int() on text that str.isdigit() accepts ('²'): checks/dockerfile.py "
-                      "(DA102), checks/nginx_compose.py (DA401-DA403, DA410), checks/gpu.py (DA610)",
-}
+KNOWN_RULE_BUGS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", [

@@ -114,7 +114,7 @@ def _stage_reference_findings(document: Dockerfile, stage: Stage, inst: Instruct
                 "first FROM, `FROM ${SRC} AS src`, then `COPY --from=src ...`.",
         )
         return
-    if ref.isdigit():
+    if ref.isdecimal():
         index = int(ref)
         if kind == "mount":
             named = document.stages[index].name if index < count else None

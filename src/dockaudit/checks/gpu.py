@@ -2109,7 +2109,7 @@ def _reservation(service: Service) -> tuple[int | None, list[str] | None, Span] 
             count = device.get("count")
             if isinstance(count, int) and not isinstance(count, bool):
                 return count, None, service.span_of(*path, "count")
-            if isinstance(count, str) and count.isdigit():
+            if isinstance(count, str) and count.isdecimal():
                 return int(count), None, service.span_of(*path, "count")
             return None, None, service.span_of(*path)
     gpus = service.gpus
@@ -2409,7 +2409,7 @@ def visible_devices_mismatch(project: Project) -> Iterator[Finding]:
         if cuda is None or visible_count is None or reserved_span is None:
             continue
         values = _index_list(cuda.value.strip())
-        if not values or not all(v.isdigit() for v in values):
+        if not values or not all(v.isdecimal() for v in values):
             continue
         beyond = [v for v in values if int(v) >= visible_count]
         if not beyond:

@@ -78,13 +78,13 @@ def _split_address(text: str, scheme_default: str | None) -> tuple[str, int | No
         close = hostport.find("]")
         host = hostport[1:close] if close != -1 else hostport
         tail = hostport[close + 1:] if close != -1 else ""
-        if tail.startswith(":") and tail[1:].isdigit():
+        if tail.startswith(":") and tail[1:].isdecimal():
             port = int(tail[1:])
     else:
         host, sep, port_text = hostport.rpartition(":")
         if not sep:
             host, port_text = hostport, ""
-        if port_text.isdigit():
+        if port_text.isdecimal():
             port = int(port_text)
         elif sep and "$" not in port_text:
             host = hostport  # not a port: keep the whole text (odd; reported as a host)
@@ -150,9 +150,9 @@ def _listen_ports(walk: Iterable[tuple[Directive, tuple[Directive, ...]]]) -> se
             continue
         tail = value.rsplit("]", 1)[-1] if value.startswith("[") else value
         tail = tail.rsplit(":", 1)[-1]
-        if tail.isdigit():
+        if tail.isdecimal():
             ports.add(int(tail))
-        elif not any(ch.isdigit() for ch in value):
+        elif not any(ch.isdecimal() for ch in value):
             ports.add(80)
     return ports
 
