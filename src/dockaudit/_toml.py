@@ -10,6 +10,7 @@ an escape, a float, a dotted key, a repeated key or table...) sends the whole te
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from typing import Any
@@ -35,14 +36,24 @@ _INLINE = (rf"\{{{_WS}(?:{_KEY}{_WS}={_WS}{_FIELD_VALUE}{_WS}"
 _ITEM = rf"(?:{_SCALAR}|{_INLINE})"
 _ARRAY = rf"\[{_WS}(?:{_ITEM}{_WS}(?:,{_WS}{_ITEM}{_WS})*,?{_WS})?\]"
 
-_PAIR_LINE = re.compile(rf"({_KEY}){_WS}={_WS}(.*)")
-_TOP_VALUE = re.compile(rf"{_SCALAR}|{_INLINE}|{_ARRAY}")
-_ITEM_LINE = re.compile(rf"{_WS}({_ITEM}){_WS}(,?){_WS}")
-_ITEM_RE = re.compile(_ITEM)
-_FIELD = re.compile(rf"({_KEY}){_WS}={_WS}({_FIELD_VALUE})")
-_STRING = re.compile(_STR)
-_TABLE = re.compile(rf"\[({_KEY}(?:\.{_KEY})*)\]")
-_ARRAY_TABLE = re.compile(rf"\[\[({_KEY}(?:\.{_KEY})*)\]\]")
+
+class _Patterns:
+    """The compiled patterns, made on first use (compiling them costs more than most scans use)."""
+
+    def __init__(self) -> None:
+        self.pair_line = re.compile(rf"({_KEY}){_WS}={_WS}(.*)")
+        self.top_value = re.compile(rf"{_SCALAR}|{_INLINE}|{_ARRAY}")
+        self.item_line = re.compile(rf"{_WS}({_ITEM}){_WS}(,?){_WS}")
+        self.item = re.compile(_ITEM)
+        self.field = re.compile(rf"({_KEY}){_WS}={_WS}({_FIELD_VALUE})")
+        self.string = re.compile(_STR)
+        self.table = re.compile(rf"\[({_KEY}(?:\.{_KEY})*)\]")
+        self.array_table = re.compile(rf"\[\[({_KEY}(?:\.{_KEY})*)\]\]")
+
+
+@functools.cache
+def _patterns() -> _Patterns:
+    return _Patterns()
 
 
 class _Unsupported(Exception):
@@ -59,6 +70,7 @@ def loads_lockfile(text: str) -> dict[str, Any]:
 
 class _Reader:
     def __init__(self) -> None:
+        self.patterns = _patterns()
         self.root: dict[str, Any] = {}
         #: ids of the containers TOML forbids extending (inline tables and arrays), and of the
         #: arrays of tables that ``[[...]]`` headers made (only those take more elements)
@@ -66,6 +78,7 @@ class _Reader:
         self.array_tables: set[int] = set()
 
     def read(self, text: str) -> dict[str, Any]:
+        patterns = self.patterns
         table = self.root
         array: list[Any] | None = None  # the multi-line array being read
         array_key = ""
@@ -79,7 +92,7 @@ class _Reader:
                     self._put(table, array_key, array)
                     array = None
                     continue
-                match = _ITEM_LINE.fullmatch(line)
+                match = patterns.item_line.fullmatch(line)
                 if match is None or not comma:
                     raise _Unsupported
                 array.append(self._value(match.group(1)))
@@ -89,16 +102,16 @@ class _Reader:
                 continue
             first = line[0]
             if first == "[":
-                match = _ARRAY_TABLE.fullmatch(line)
+                match = patterns.array_table.fullmatch(line)
                 if match is not None:
                     table = self._array_table(match.group(1).split("."))
                     continue
-                match = _TABLE.fullmatch(line)
+                match = patterns.table.fullmatch(line)
                 if match is None:
                     raise _Unsupported
                 table = self._table(match.group(1).split("."))
                 continue
-            match = _PAIR_LINE.fullmatch(line)
+            match = patterns.pair_line.fullmatch(line)
             if match is None:
                 raise _Unsupported
             key, value = match.group(1), match.group(2)
@@ -106,7 +119,7 @@ class _Reader:
                 array, array_key, comma = [], key, True
                 self.static.add(id(array))
                 continue
-            if _TOP_VALUE.fullmatch(value) is None:
+            if patterns.top_value.fullmatch(value) is None:
                 raise _Unsupported
             self._put(table, key, self._value(value))
         if array is not None:
@@ -158,16 +171,16 @@ class _Reader:
             return text[1:-1]
         if first == "{":
             table: dict[str, Any] = {}
-            for match in _FIELD.finditer(text):
+            for match in self.patterns.field.finditer(text):
                 key, value = match.group(1), match.group(2)
                 if key in table:
                     raise _Unsupported
-                table[key] = ([item[1:-1] for item in _STRING.findall(value)] if value[0] == "["
+                table[key] = ([item[1:-1] for item in self.patterns.string.findall(value)] if value[0] == "["
                               else self._value(value))
             self.static.add(id(table))
             return table
         if first == "[":
-            items = [self._value(match.group(0)) for match in _ITEM_RE.finditer(text)]
+            items = [self._value(match.group(0)) for match in self.patterns.item.finditer(text)]
             self.static.add(id(items))
             return items
         if text == "true":

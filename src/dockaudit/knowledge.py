@@ -458,27 +458,44 @@ def _nearest_cuda_tags(text: str, n: int) -> tuple[str, ...]:
     costs.sort()
     if not costs:
         return ()
-    # string similarity only breaks ties among the candidates that can make the cut: rank them by
-    # (cost, -similarity, tag), computing the exact similarity only while its cheap upper bound
-    # (quick_ratio) can still beat the n-th best found so far
+    # string similarity only breaks ties among the candidates that can make the cut (the ranking
+    # is by (cost, -similarity, tag)): a candidate whose cost no other finalist shares needs none,
+    # and within a group of equal cost the exact similarity is computed only while its cheap
+    # upper bound (quick_ratio) can still beat the last place the group has to fill
     cutoff = costs[min(n, len(costs)) - 1][0]
+    finalists = [(cost, c) for cost, c in costs if cost <= cutoff + 1e-9]
     matcher = difflib.SequenceMatcher(None, text, "")
+    out: list[str] = []
+    start = 0
+    while start < len(finalists) and len(out) < n:
+        cost = finalists[start][0]
+        end = start + 1
+        while end < len(finalists) and finalists[end][0] == cost:
+            end += 1
+        if end - start == 1:
+            out.append(finalists[start][1])
+        else:
+            out.extend(_most_similar(matcher, [c for _, c in finalists[start:end]], n - len(out)))
+        start = end
+    return tuple(out[:n])
+
+
+def _most_similar(matcher: difflib.SequenceMatcher, candidates: list[str], n: int) -> list[str]:
+    """The ``n`` candidates most similar to the matcher's first sequence, by (-ratio, text)."""
     bounded = []
-    for cost, candidate in costs:
-        if cost > cutoff + 1e-9:
-            break
+    for candidate in candidates:
         matcher.set_seq2(candidate)
-        bounded.append((cost, -matcher.quick_ratio(), candidate))
+        bounded.append((-matcher.quick_ratio(), candidate))
     bounded.sort()
-    best: list[tuple[float, float, str]] = []
-    for cost, negative_bound, candidate in bounded:
-        if len(best) >= n and (cost, negative_bound) > best[-1][:2]:
+    best: list[tuple[float, str]] = []
+    for negative_bound, candidate in bounded:
+        if len(best) >= n and negative_bound > best[-1][0]:
             break
         matcher.set_seq2(candidate)
-        bisect.insort(best, (cost, -matcher.ratio(), candidate))
+        bisect.insort(best, (-matcher.ratio(), candidate))
         if len(best) > n:
             best.pop()
-    return tuple(candidate for _, _, candidate in best)
+    return [candidate for _, candidate in best]
 
 
 @dataclass(frozen=True)

@@ -582,24 +582,45 @@ def _flow_depth_overflow(text: str, limit: int) -> int:
     return -1
 
 
+#: characters that end a comment (``\0`` is the reader's end of text)
+_COMMENT_END = "\n\0\r\x85\u2028\u2029"
+#: a comment next on the line (in block context only spaces separate tokens, in flow also tabs)
+_BLOCK_COMMENT_AHEAD = re.compile(r" *#")
+_FLOW_COMMENT_AHEAD = re.compile(r"[ \t]*#")
+
+
 @functools.cache
 def _scanner_class() -> type:
-    """ruamel's pure-Python scanner, without comment handling and without repeated bookkeeping.
+    """ruamel's pure-Python scanner, made to give the round-trip scanner's events, faster.
 
-    The round-trip scanner collects comments (which the composer never reads) and redoes the
-    simple-key bookkeeping on every look at the token queue (the parser looks several times per
-    token). This one skips comments and remembers that the queue is ready until a token is taken;
-    like the round-trip scanner it keeps at least two tokens queued, so that a syntax error is
-    reported where and as the round-trip scanner reports it. The events (values, tags, styles,
-    anchors, marks) are the same, except that a folded block scalar (``>``) no longer carries the
-    round-trip scanner's internal ``\\a`` fold markers in its value.
+    The round-trip scanner turns every comment and run of empty lines into a token, gathers
+    them onto their neighbours, and redoes its simple-key bookkeeping on every look at the token
+    queue (the parser looks about four times per token). The composer reads no comments, so this
+    scanner skips them, and it remembers that the queue is ready until a token is taken. Where
+    comments changed what the round-trip scanner gives, it does the same:
+
+    - after a comment or a run of empty lines it checks the pending simple keys there, so an
+      unfinished key is reported at the same place;
+    - after empty lines it also skips tabs, as the round-trip scanner does;
+    - a ``:`` followed by a comment on its line carries a comment, so that the parser places an
+      empty value at the colon (without one it places it at the next key);
+    - it keeps at least two tokens queued, so a syntax error ahead is met at the same time;
+    - tags keep their ``%`` escapes for the parser's tag object to decode once.
+
+    The one intended difference: a folded block scalar (``>``) no longer carries the round-trip
+    scanner's ``\\a`` fold markers in its value. Invalid YAML with comments around the error may
+    (rarely) be reported one token earlier, with the parser's message instead of the scanner's.
     """
     from ruamel.yaml.scanner import RoundTripScanner, Scanner
+    from ruamel.yaml.tokens import CommentToken
 
     class _ComposeScanner(Scanner):
         _ready = False
-        # tags keep their %-escapes for the Tag object to decode once, as in round-trip mode
         scan_uri_escapes = RoundTripScanner.scan_uri_escapes
+
+        @functools.cached_property
+        def reader(self) -> Any:  # an attribute once known (the base class looks it up each time)
+            return self.loader.reader
 
         def _fill(self) -> None:
             while self.need_more_tokens():
@@ -616,7 +637,9 @@ def _scanner_class() -> type:
                 if not choices:
                     return True
                 first = self.tokens[0]
-                return any(isinstance(first, choice) for choice in choices)
+                for choice in choices:
+                    if isinstance(first, choice):
+                        return True
             return False
 
         def peek_token(self) -> Any:
@@ -633,15 +656,69 @@ def _scanner_class() -> type:
                 return self.tokens.pop(0)
             return None
 
+        def scan_to_next_token(self) -> Any:
+            reader = self.reader
+            peek, forward = reader.peek, reader.forward
+            if reader.index == 0 and peek() == "\ufeff":
+                forward()
+            blank = " \t" if self.flow_level else " "
+            while True:
+                while peek() in blank:
+                    forward()
+                if peek() == "#":
+                    # a comment token ends after its line break and the empty lines right after
+                    while peek() not in _COMMENT_END:
+                        forward()
+                    if peek() != "\0":
+                        forward()
+                    while self.scan_line_break():
+                        pass
+                    if not self.flow_level:
+                        self.allow_simple_key = True
+                    self.stale_possible_simple_keys()
+                    continue
+                if not self.scan_line_break():
+                    return None
+                if not self.flow_level:
+                    self.allow_simple_key = True
+                if peek() == "\n":
+                    # a run of empty lines is a token too; it takes line breaks, spaces and tabs
+                    while peek() in " \t" or self.scan_line_break():
+                        if peek() in " \t":
+                            forward()
+                    self.stale_possible_simple_keys()
+
+        def fetch_value(self) -> None:
+            Scanner.fetch_value(self)
+            reader = self.reader
+            comment = _FLOW_COMMENT_AHEAD if self.flow_level else _BLOCK_COMMENT_AHEAD
+            if comment.match(reader.buffer, reader.pointer):
+                mark = reader.get_mark()
+                self.tokens[-1].add_post_comment(CommentToken("#", mark, mark))
+
     return _ComposeScanner
+
+
+@functools.cache
+def _parser_class() -> type:
+    """ruamel's round-trip parser, with its scanner as an attribute once known."""
+    from ruamel.yaml.parser import RoundTripParser
+
+    class _ComposeParser(RoundTripParser):
+        @functools.cached_property
+        def scanner(self) -> Any:
+            return self.loader.scanner
+
+    return _ComposeParser
 
 
 def _event_parser() -> Any:
     """A ruamel ``YAML`` object whose ``parse`` gives the events of a text (pure Python, YAML 1.2)."""
     from ruamel.yaml import YAML
 
-    yaml = YAML(typ="safe", pure=True)
+    yaml = YAML(typ="rt", pure=True)
     yaml.Scanner = _scanner_class()
+    yaml.Parser = _parser_class()
     return yaml
 
 
