@@ -494,6 +494,11 @@ def phases_report(python: str, tree: Path) -> str:
         out.append(f"  slowest rules, each run alone after the pass ({len(rules)} rules, "
                    f"{sum(rules.values()) * 1000:.0f} ms in all): "
                    + ", ".join(f"{rid} {sec * 1000:.0f} ms" for rid, sec in slow))
+    first_pass = data["first"].get("rules_first_pass") or {}
+    if first_pass:
+        slow = sorted(first_pass.items(), key=lambda kv: -kv[1])[:12]
+        out.append("  slowest rules in the 1st scan (with the imports and shared models they are first to "
+                   "need): " + ", ".join(f"{rid} {sec * 1000:.0f} ms" for rid, sec in slow))
     return "\n".join(out)
 
 

@@ -57,3 +57,33 @@ def test_rule_functions_have_docstrings():
     for rule_id, func in load_checks().items():
         doc = (func.__doc__ or "").strip()
         assert len(doc) > 40, f"{rule_id} ({func.__name__}) needs a docstring"
+
+
+def test_catalog_reads_an_entry_only_when_asked(tmp_path):
+    from dockaudit.catalog import Catalog, CatalogError
+
+    (tmp_path / "DA901-first-rule.toml").write_text(
+        'id = "DA901"\nname = "first-rule"\nseverity = "warning"\nsummary = "s"\n'
+        '\n[[examples]]\nkind = "fail"\nfiles = { "Dockerfile" = "FROM scratch\\n" }\n', encoding="utf-8")
+    (tmp_path / "DA902-second-rule.toml").write_text("this is not TOML [", encoding="utf-8")
+    catalog = Catalog(tmp_path)
+    assert list(catalog) == ["DA901", "DA902"]
+    assert catalog.name_of("DA902") == "second-rule"  # from the file name: nothing read yet
+    info = catalog["DA901"]
+    assert (info.name, info.severity.label) == ("first-rule", "warning")
+    assert [e.kind for e in info.examples] == ["fail"]
+    with pytest.raises(CatalogError, match=r"DA902-second-rule\.toml"):
+        catalog["DA902"]
+
+
+@pytest.mark.parametrize(("file_name", "text", "problem"), [
+    ("DA901_bad.toml", "", "is named"),
+    ("DA901-some-rule.toml", 'id = "DA901"\nname = "other-rule"\nseverity = "note"\nsummary = "s"\n',
+     "does not match"),
+])
+def test_catalog_refuses_misnamed_entries(tmp_path, file_name, text, problem):
+    from dockaudit.catalog import Catalog, CatalogError
+
+    (tmp_path / file_name).write_text(text, encoding="utf-8")
+    with pytest.raises(CatalogError, match=problem):
+        Catalog(tmp_path)["DA901"]

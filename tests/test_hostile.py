@@ -1018,6 +1018,58 @@ def test_a_worker_that_fails_loses_nothing(failure: str, tmp_path: Path,
     assert not [f for f in parallel.findings if f.rule == "DA000"]
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+@pytest.mark.parametrize("failure", [None, "unpicklable", "die", "crash"])
+def test_rules_shared_with_a_child_give_the_same_report(failure: str | None, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rules run in this process and a forked child: the same findings in the same order, also
+    when the child cannot send a rule's findings back or dies; a rule that crashes is DA000 in
+    either process."""
+    from dockaudit import engine, rule_workers
+
+    _compose_heavy(tmp_path)
+    # a finding for a rule of the last check module (system packages), which the child takes
+    write(tmp_path, {"s0/Dockerfile": "FROM python:3.11-slim\nRUN pip install mysqlclient\n"})
+    sequential = audit([str(tmp_path)], Options(jobs=1))
+    parent = os.getpid()
+    registry = engine.load_checks()
+    # the child takes rules from the back of the list: the last one that finds something
+    fired = {f.rule for f in sequential.findings}
+    victim = [rule_id for rule_id in registry if rule_id in fired][-1]
+    real = registry[victim]
+    ran_in = tmp_path / "ran-in"
+
+    def flaky(project):
+        ran_in.write_text("child" if os.getpid() != parent else "parent")
+        if os.getpid() != parent:
+            if failure == "die":
+                os._exit(3)
+            if failure == "unpicklable":
+                for finding in real(project):
+                    finding.fix = lambda: None  # type: ignore[assignment]
+                    yield finding
+                yield from ()
+                return
+        if failure == "crash":
+            raise RuntimeError("boom")
+        yield from real(project)
+
+    forks = []
+    real_split = rule_workers.run_in_two_processes
+    monkeypatch.setattr(rule_workers, "run_in_two_processes", lambda *a: forks.append(1) or real_split(*a))
+    monkeypatch.setitem(registry, victim, flaky)
+    parallel = audit([str(tmp_path)], Options(jobs=2))
+    assert forks == [1]
+    if failure == "crash":
+        crashed = [f for f in parallel.findings if f.rule == "DA000"]
+        assert len(crashed) == 1 and victim in crashed[0].message
+        return
+    assert _signature(parallel) == _signature(sequential)
+    assert not [f for f in parallel.findings if f.rule == "DA000"]
+    # the rule ran in the child; when the child could not deliver, here again
+    assert ran_in.read_text() == ("child" if failure is None else "parent")
+
+
 def test_automatic_jobs_stay_sequential_for_small_projects(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from dockaudit import audit as audit_module
@@ -1027,6 +1079,8 @@ def test_automatic_jobs_stay_sequential_for_small_projects(tmp_path: Path,
     monkeypatch.setattr(audit_module, "_parse_forked", lambda *a: pytest.fail("forked for a tiny project"))
     monkeypatch.setattr(audit_module, "_audit_roots_in_parallel",
                         lambda *a: pytest.fail("forked for tiny roots"))
+    monkeypatch.setattr("dockaudit.rule_workers.run_in_two_processes",
+                        lambda *a: pytest.fail("rules forked for a tiny project"))
     audit([str(tmp_path / "a")], Options(jobs=0))
     audit([str(tmp_path / "a"), str(tmp_path / "b")], Options(jobs=0))
 

@@ -173,10 +173,10 @@ class Suppressor:
 
 def _wanted_any(rule_id: str, patterns: Iterable[str]) -> bool:
     """Does any of ``patterns`` (ids, names, id prefixes such as ``DA1``, or ``all``) name the rule?"""
-    info = load_catalog().get(rule_id)
+    catalog = load_catalog()
     keys = {rule_id.lower()}
-    if info is not None:
-        keys.add(info.name)
+    if rule_id in catalog:
+        keys.add(catalog.name_of(rule_id))
     for pattern in patterns:
         p = pattern.lower()
         if p in keys or p == "all" or (len(p) < len(rule_id) and rule_id.lower().startswith(p)):
@@ -184,39 +184,56 @@ def _wanted_any(rule_id: str, patterns: Iterable[str]) -> bool:
     return False
 
 
-def _wanted(rule_id: str, info: RuleInfo | None, config: Config) -> bool:
+def _run_rule(project: Project, rule_id: str, func: RuleFunc, debug: bool) -> list[Finding]:
+    """The findings of one rule; a rule that crashes gives one DA000 finding instead."""
+    found: list[Finding] = []
+    try:
+        for finding in func(project):
+            finding.rule = rule_id
+            found.append(finding)
+    except Exception as exc:  # a rule must never take the whole run down
+        if debug:
+            raise
+        return [Finding(
+            span=Span.whole_file(project.display_root),
+            message=f"rule {rule_id} failed on this project ({type(exc).__name__}: {exc}); "
+                    "please report it, run with --debug for the traceback",
+            rule=INTERNAL_ERROR,
+        )]
+    return found
+
+
+def _wanted(rule_id: str, config: Config) -> bool:
     if config.select and not _wanted_any(rule_id, config.select):
         return False
     return not _wanted_any(rule_id, config.ignore)
 
 
 def run(project: Project, config: Config, debug: bool = False,
-        on_rule: Callable[[str, int], None] | None = None) -> list[Finding]:
+        on_rule: Callable[[str, int], None] | None = None, fork: bool = False) -> list[Finding]:
     """Run every selected rule over ``project``; returns findings sorted by position.
 
     ``on_rule(rule_id, total)`` is called before each selected rule runs (a progress display).
+    ``fork``: share the rules with a forked child process (see :mod:`dockaudit.rule_workers`).
     """
     catalog = load_catalog()
     registry = load_checks()
     raw: list[Finding] = list(project.diagnostics)
-    selected = [(rule_id, func) for rule_id, func in registry.items()
-                if _wanted(rule_id, catalog.get(rule_id), config)]
-    for rule_id, func in selected:
-        if on_rule is not None:
-            on_rule(rule_id, len(selected))
-        try:
-            for finding in func(project):
-                finding.rule = rule_id
-                raw.append(finding)
-        except Exception as exc:  # a rule must never take the whole run down
-            if debug:
-                raise
-            raw.append(Finding(
-                span=Span.whole_file(project.display_root),
-                message=f"rule {rule_id} failed on this project ({type(exc).__name__}: {exc}); "
-                        "please report it, run with --debug for the traceback",
-                rule=INTERNAL_ERROR,
-            ))
+    selected = [(rule_id, func) for rule_id, func in registry.items() if _wanted(rule_id, config)]
+
+    def run_one(rule_id: str, func: RuleFunc) -> list[Finding]:
+        return _run_rule(project, rule_id, func, debug)
+
+    if fork and not debug and len(selected) > 1:
+        from dockaudit.rule_workers import run_in_two_processes
+
+        for found in run_in_two_processes(selected, run_one, on_rule):
+            raw.extend(found)
+    else:
+        for rule_id, func in selected:
+            if on_rule is not None:
+                on_rule(rule_id, len(selected))
+            raw.extend(run_one(rule_id, func))
     suppressor = Suppressor(project)
     raw.extend(suppressor.unknown_ids())
     raw.extend(config.diagnostics)
@@ -224,9 +241,9 @@ def run(project: Project, config: Config, debug: bool = False,
     results: list[Finding] = []
     seen: set[tuple] = set()
     for finding in raw:
-        info = catalog.get(finding.rule)
-        if finding.rule not in (INTERNAL_ERROR,) and not _wanted(finding.rule, info, config):
+        if finding.rule not in (INTERNAL_ERROR,) and not _wanted(finding.rule, config):
             continue
+        info = catalog.get(finding.rule)
         key = (finding.rule, finding.span, finding.message)
         if key in seen:
             continue

@@ -30,12 +30,12 @@ not to the image check.
 
 from __future__ import annotations
 
-import bisect
 import calendar
 import datetime as _dt
 import difflib
+import itertools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any, Literal
@@ -73,6 +73,7 @@ __all__ = [
     "eol_statuses",
     "gpu_info",
     "image_family",
+    "iter_nearest_cuda_tags",
     "min_driver_for_cuda",
     "nearest_cuda_tags",
     "newest_cuda_for_driver",
@@ -412,12 +413,51 @@ def nearest_cuda_tags(tag: str, n: int = 3) -> list[str]:
 @lru_cache(maxsize=512)
 def _nearest_cuda_tags(text: str, n: int) -> tuple[str, ...]:
     """:func:`nearest_cuda_tags` of a bare tag, memoised (a project names the same tags often)."""
+    return tuple(itertools.islice(iter_nearest_cuda_tags(text), n))
+
+
+def iter_nearest_cuda_tags(tag: str) -> Iterator[str]:
+    """The published tags by closeness to ``tag`` (see :func:`nearest_cuda_tags`), best first.
+
+    Lazy: a caller that stops at the first tag that suits it pays for the string similarity
+    of only the candidates it looked at.
+    """
+    text = _cuda_tag_text(tag)
     index = _cuda_index()
     if text in index.status:
-        return (text,)
+        yield text
+        return
+    if not _CUDA_TAG_RE.fullmatch(text):
+        yield from difflib.get_close_matches(text, list(index.status), n=25, cutoff=0.5)
+        return
+    costs = _cuda_tag_costs(text)
+    # string similarity only breaks ties (the ranking is by (cost, -similarity, tag)): a tag whose
+    # cost no other tag shares needs none, and a group of equal cost is ranked when it is reached
+    matcher = difflib.SequenceMatcher(None, text, "")
+    start = 0
+    while start < len(costs):
+        cost = costs[start][0]
+        end = start + 1
+        while end < len(costs) and costs[end][0] == cost:
+            end += 1
+        if end - start == 1:
+            yield costs[start][1]
+        else:
+            ranked = []
+            for _, candidate in costs[start:end]:
+                matcher.set_seq2(candidate)
+                ranked.append((-matcher.ratio(), candidate))
+            ranked.sort()
+            for _, candidate in ranked:
+                yield candidate
+        start = end
+
+
+@lru_cache(maxsize=64)
+def _cuda_tag_costs(text: str) -> list[tuple[float, str]]:
+    """(cost, tag) of every published tag against the well-formed tag ``text``, cheapest first."""
     wanted = _CUDA_TAG_RE.fullmatch(text)
-    if not wanted:
-        return tuple(difflib.get_close_matches(text, list(index.status), n=n, cutoff=0.5))
+    assert wanted is not None
     want_version = _release(wanted["version"]) or ()
     want_extra, want_flavour, want_os = wanted["extra"], wanted["flavour"], wanted["os"]
     want_os_version = wanted["os_version"]
@@ -456,46 +496,7 @@ def _nearest_cuda_tags(text: str, n: int) -> tuple[str, ...]:
             cost += 0.25
         costs.append((cost, candidate))
     costs.sort()
-    if not costs:
-        return ()
-    # string similarity only breaks ties among the candidates that can make the cut (the ranking
-    # is by (cost, -similarity, tag)): a candidate whose cost no other finalist shares needs none,
-    # and within a group of equal cost the exact similarity is computed only while its cheap
-    # upper bound (quick_ratio) can still beat the last place the group has to fill
-    cutoff = costs[min(n, len(costs)) - 1][0]
-    finalists = [(cost, c) for cost, c in costs if cost <= cutoff + 1e-9]
-    matcher = difflib.SequenceMatcher(None, text, "")
-    out: list[str] = []
-    start = 0
-    while start < len(finalists) and len(out) < n:
-        cost = finalists[start][0]
-        end = start + 1
-        while end < len(finalists) and finalists[end][0] == cost:
-            end += 1
-        if end - start == 1:
-            out.append(finalists[start][1])
-        else:
-            out.extend(_most_similar(matcher, [c for _, c in finalists[start:end]], n - len(out)))
-        start = end
-    return tuple(out[:n])
-
-
-def _most_similar(matcher: difflib.SequenceMatcher, candidates: list[str], n: int) -> list[str]:
-    """The ``n`` candidates most similar to the matcher's first sequence, by (-ratio, text)."""
-    bounded = []
-    for candidate in candidates:
-        matcher.set_seq2(candidate)
-        bounded.append((-matcher.quick_ratio(), candidate))
-    bounded.sort()
-    best: list[tuple[float, str]] = []
-    for negative_bound, candidate in bounded:
-        if len(best) >= n and negative_bound > best[-1][0]:
-            break
-        matcher.set_seq2(candidate)
-        bisect.insort(best, (-matcher.ratio(), candidate))
-        if len(best) > n:
-            best.pop()
-    return [candidate for _, candidate in best]
+    return costs
 
 
 @dataclass(frozen=True)

@@ -473,7 +473,7 @@ def _similar_tag(
         minor = max_minor or _mm(info.version)
         probe = f"{minor}.9-{info.extra + '-' if info.extra else ''}{info.flavour}-{info.os}{info.os_version}"
     want = _rel(info.version if info else (str(kn.cuda_version_of_tag(tag) or "")))
-    for candidate in kn.nearest_cuda_tags(probe, n=200):
+    for candidate in kn.iter_nearest_cuda_tags(probe):
         if supported_only and kn.cuda_tag_status(candidate) != "supported":
             continue
         version = kn.cuda_version_of_tag(candidate)

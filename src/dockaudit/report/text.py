@@ -179,7 +179,8 @@ def render(result: AuditResult, color: bool = False, quiet: bool = False,
     """The human-readable report; ``quiet`` leaves out the summary line."""
     from dockaudit.catalog import load_catalog
 
-    names = {rule_id: info.name for rule_id, info in load_catalog().items()}
+    catalog = load_catalog()
+    names = {rule_id: catalog.name_of(rule_id) for rule_id in catalog}
     shown = [f for f in result.findings if show_suppressed or f.suppression is None]
     paint = _Painter(color)
     # findings arrive sorted by path, line and column, so each file's findings are adjacent
