@@ -31,8 +31,7 @@ with a free second core the parallel wall time is the longer of the two processe
 - the same tree as 36 PATH roots (its service and stack folders): 3.1-3.6 s CPU sequentially;
   ``--jobs 2``: two children share 3.2 s (about 1.6 s each) while this process waits (0.2 s):
   about half the wall time;
-- a 7-file project: forking costs 0.03 s CPU and gains nothing, hence the automatic threshold.
-
+- a 7-file project: forking costs 0.03 s CPU and gains nothing, hence the automatic threshold;
 - the rules of one root are shared with one forked child (:mod:`dockaudit.rule_workers`): this
   process takes them from the front of the list, the child from the back, so the shared models
   (assembled compose projects, stage contents) are mostly built in one process only. Measured
@@ -48,6 +47,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -208,9 +208,9 @@ def _audit_root(root: Path, only: str | None, options: Options, progress: _Progr
         project.source(config.path)
         project.kinds[config.path] = "config"
     progress.start(len(tree.classified))
-    _parse(project, options.jobs, progress)
-    results = engine.run(project, config, debug=options.debug, on_rule=progress.rule,
-                         fork=_fork_rules(options.jobs, project))
+    fork_rules = _fork_rules(options.jobs, project)
+    _parse(project, options.jobs, progress, meanwhile=_prepare_rules if fork_rules else None)
+    results = engine.run(project, config, debug=options.debug, on_rule=progress.rule, fork=fork_rules)
     ignored_by_path = {glob: compile_globs([glob]) for glob in config.per_file_ignores}
     prefix = _display_prefix(root)
     findings: list[Finding] = []
@@ -313,8 +313,22 @@ def _fork_rules(jobs: int, project: Project) -> bool:
     return True
 
 
-def _parse(project: Project, jobs: int, progress: _Progress) -> None:
-    """Parse every discovered file, in worker processes when it pays (see :data:`PARALLEL_KINDS`)."""
+def _prepare_rules() -> None:
+    """What every rule process needs, done once before the rules are shared with a child: the
+    rule modules imported and the knowledge tables read."""
+    from dockaudit import engine
+    from dockaudit.catalog import load_all_tables
+
+    engine.load_checks()
+    load_all_tables()
+
+
+def _parse(project: Project, jobs: int, progress: _Progress,
+           meanwhile: Callable[[], None] | None = None) -> None:
+    """Parse every discovered file, in worker processes when it pays (see :data:`PARALLEL_KINDS`).
+
+    ``meanwhile`` is work for this process while the workers parse (after its own files).
+    """
     workers = _parse_workers(jobs, project)
     remote = sorted(((relpath, kind) for relpath, kind in project.tree.classified.items()
                      if kind in PARALLEL_KINDS),
@@ -323,17 +337,19 @@ def _parse(project: Project, jobs: int, progress: _Progress) -> None:
         for relpath, kind in sorted(project.tree.classified.items()):
             project.document(relpath, kind)
             progress.advance()
+        if meanwhile is not None:
+            meanwhile()
         return
     local = sorted((relpath, kind) for relpath, kind in project.tree.classified.items()
                    if kind not in PARALLEL_KINDS)
-    _parse_forked(project, remote, local, min(workers, len(remote)), progress)
+    _parse_forked(project, remote, local, min(workers, len(remote)), progress, meanwhile)
     # the same order of diagnostics as a sequential parse: by file, then as each file gave them
     order = {relpath: index for index, relpath in enumerate(sorted(project.tree.classified))}
     project.diagnostics.sort(key=lambda finding: order.get(finding.span.path, len(order)))
 
 
 def _parse_forked(project: Project, remote: list[tuple[str, str]], local: list[tuple[str, str]],
-                  workers: int, progress: _Progress) -> None:
+                  workers: int, progress: _Progress, meanwhile: Callable[[], None] | None = None) -> None:
     """Forked workers and this process take files of ``remote`` from a shared counter (largest
     first); this process parses ``local`` first and then helps. A worker that dies or fails only
     loses its files to this process, which parses whatever did not come back."""
@@ -375,6 +391,9 @@ def _parse_forked(project: Project, remote: list[tuple[str, str]], local: list[t
         for relpath, kind in local:
             project.document(relpath, kind)
             progress.advance()
+            receive(block=False)
+        if meanwhile is not None:
+            meanwhile()
             receive(block=False)
         while True:  # help with what the workers have not taken yet
             index = _take(counter)

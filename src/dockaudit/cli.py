@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         _discard_stdout()
-    if argv is None:
+    if argv is None and sys.getprofile() is None and sys.gettrace() is None:  # not under a profiler
         _exit_now(code or 0)
     raise SystemExit(code or 0)
 

@@ -258,16 +258,33 @@ def run_commands(instruction: Instruction) -> list[tuple[Command, Span]]:
     return list(cached)
 
 
+_SCRIPT_COMMANDS: weakref.WeakKeyDictionary[Instruction, list[tuple[Script, list[Command]]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def script_commands(instruction: Instruction) -> list[tuple[Script, list[Command]]]:
+    """Each script a RUN executes (see :func:`scripts_of`) with its simple commands, split once per
+    instruction. Callers must not change the lists or the commands."""
+    cached = _SCRIPT_COMMANDS.get(instruction)
+    if cached is None:
+        cached = _SCRIPT_COMMANDS[instruction] = [
+            (script,
+             command_from_argv(script.argv) if script.argv is not None else split_commands(script.text))
+            for script in scripts_of(instruction)
+        ]
+    return cached
+
+
 def _run_commands(instruction: Instruction) -> list[tuple[Command, Span]]:
     out: list[tuple[Command, Span]] = []
     source = instruction.source
-    for script in scripts_of(instruction):
+    for script, commands in script_commands(instruction):
         if script.argv is not None:
-            for command in command_from_argv(script.argv):
+            for command in commands:
                 needle = command.words[0] if command.words else ""
                 out.append((command, instruction.locate(needle) if needle else instruction.keyword_span))
             continue
-        for command in split_commands(script.text):
+        for command in commands:
             if source is not None and script.to_source is not None:
                 start = script.to_source(command.start)
                 end = script.to_source(max(command.end - 1, command.start)) + 1

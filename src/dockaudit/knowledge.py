@@ -1208,6 +1208,7 @@ def _groups(match: re.Match[str]) -> dict[str, str]:
     return out
 
 
+@lru_cache(maxsize=1024)
 def base_image_provides(image_ref: str) -> ImageFacts | None:
     """Facts about a base image (``python:3.12-slim``, ``node:20-alpine``,
     ``nvidia/cuda:12.1.1-runtime-ubuntu22.04``, ...). None for images the table does not describe

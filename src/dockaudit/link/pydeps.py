@@ -322,16 +322,9 @@ class _Builder:
 
     def _run(self, model: StageModel, stage: Stage, instruction: Instruction, workdir: str,
              variables: dict[str, str | None]) -> None:
-        from dockaudit.installs import install_of, scripts_of
-        from dockaudit.shell import split_commands
+        from dockaudit.installs import install_of, script_commands
 
-        for script in scripts_of(instruction):
-            if script.argv is not None:
-                from dockaudit.shell import command_from_argv
-
-                commands = command_from_argv(script.argv)
-            else:
-                commands = split_commands(script.text)
+        for script, commands in script_commands(instruction):
             cwd = workdir
             active = variables
             for command in commands:
