@@ -314,13 +314,14 @@ def _fork_rules(jobs: int, project: Project) -> bool:
 
 
 def _prepare_rules() -> None:
-    """What every rule process needs, done once before the rules are shared with a child: the
-    rule modules imported and the knowledge tables read."""
+    """Import the rule modules once, before the rules are shared with a child that inherits them.
+
+    (The knowledge tables are left to the rules: the parse phase is this process's, and a table
+    only one half of the rules needs is then read in that process alone.)
+    """
     from dockaudit import engine
-    from dockaudit.catalog import load_all_tables
 
     engine.load_checks()
-    load_all_tables()
 
 
 def _parse(project: Project, jobs: int, progress: _Progress,

@@ -201,9 +201,3 @@ def load_table(name: str) -> dict:
     path = rules_dir() / "knowledge" / f"{name}.toml"
     return _toml.loads(path.read_text(encoding="utf-8"))
 
-
-def load_all_tables() -> None:
-    """Read every knowledge table now (before work is shared with a forked process, which then
-    inherits them instead of reading them again)."""
-    for path in sorted((rules_dir() / "knowledge").glob("*.toml")):
-        load_table(path.stem)
