@@ -764,11 +764,12 @@ def parse(source: SourceFile) -> ComposeFile:
 
     The events come from libyaml (ruamel.yaml.clib) when it is installed, about twenty times
     faster than ruamel's pure-Python parser. The pure parser reads the text instead when libyaml
-    refuses it, when composing found anything wrong in it (a duplicate key, an unknown alias, a
-    top level that is not a mapping), and when it holds a tab (libyaml accepts some tabs ruamel
-    refuses): every problem is then reported as without libyaml. On the rest both parsers give
-    the same nodes (``tests/test_parse_compose.py`` compares them on generated YAML, the catalog
-    examples and the fixtures; 1,383 YAML files of 75 public projects also compared equal).
+    refuses it, when composing found anything wrong in it besides duplicate keys (an unknown
+    alias, a top level that is not a mapping...), and when it holds a tab (libyaml accepts some
+    tabs ruamel refuses): every problem is then reported as without libyaml. On the rest both
+    parsers give the same nodes (``tests/test_parse_compose.py`` compares them on generated YAML,
+    the catalog examples and the fixtures; 1,383 YAML files of 75 public projects also compared
+    equal).
     """
     overflow = _flow_depth_overflow(source.text, MAX_DEPTH)
     if overflow == -1 and "\t" not in source.text:
@@ -782,7 +783,9 @@ def parse(source: SourceFile) -> ComposeFile:
                 pass
             else:
                 _check_top_level(composer, compose_file)
-                if not compose_file.diagnostics:  # anything wrong is reported by the pure parser
+                # a duplicate key is found from the events, the same from both parsers; anything
+                # else wrong is reported by the pure parser
+                if all(f.rule == DUPLICATE_KEY for f in compose_file.diagnostics):
                     return compose_file
     return parse_pure(source)
 
