@@ -232,9 +232,11 @@ def _audit_root(root: Path, only: str | None, options: Options, progress: _Progr
 # --- parallel work (--jobs) ----------------------------------------------------------------------
 
 #: kinds parsed in worker processes: their documents pickle in a fraction of their parse time.
-#: Measured on bench/out/tree-2000-seed1, (pickle + unpickle) / parse: compose 0.15, uv.lock
-#: 0.07, pyproject 0.3, requirements 0.45; Dockerfiles 1.1, nginx 1.2, env files 2.7 (shipping
-#: them back costs more than parsing them again), .dockerignore matchers do not pickle at all.
+#: Measured on bench/out/tree-2000-seed1, (pickle + unpickle) / parse: uv.lock 0.1, pyproject
+#: 0.3, requirements 0.3, compose 0.3 (with libyaml; 0.15 with the pure-Python parser);
+#: Dockerfiles 0.45, nginx 0.5, env files 1.4; .dockerignore matchers do not pickle at all.
+#: This process parses the other kinds meanwhile, so the split is kept where the worker is done
+#: first: on a noisy 2-core machine moving Dockerfiles and nginx configs over measured no gain.
 PARALLEL_KINDS = {"compose": 1.0, "pyproject": 0.3, "requirements": 0.4, "uvlock": 0.05}
 #: weighted bytes of such files (compose bytes count 1) below which the automatic mode stays
 #: sequential: a fork and the pickling cost more than they save on small projects

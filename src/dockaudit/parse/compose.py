@@ -119,6 +119,10 @@ class Node:
         self.keys = keys
         self.base_dir = base_dir
 
+    def __reduce__(self) -> tuple:
+        return Node, (self.kind, self.value, self.span, self.start, self.end, self.tag, self.style, self.keys,
+                      self.base_dir)
+
     def copy(self, **changes: Any) -> Node:
         node = Node(self.kind, self.value, self.span, self.start, self.end, self.tag, self.style, self.keys,
                     self.base_dir)
