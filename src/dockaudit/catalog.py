@@ -135,8 +135,9 @@ class Catalog(Mapping[str, RuleInfo]):
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.files: dict[str, str] = {}
-        #: rule name → id, from the file names
+        #: rule name → id and id → name, from the file names
         self.names: dict[str, str] = {}
+        self._name_of: dict[str, str] = {}
         for path in sorted(folder.glob("DA*.toml")):
             match = _ENTRY_NAME.fullmatch(path.name)
             if match is None:
@@ -146,6 +147,7 @@ class Catalog(Mapping[str, RuleInfo]):
                 raise CatalogError(f"{path.name}: rule id {rule_id} is used twice")
             self.files[rule_id] = path.name
             self.names[name] = rule_id
+            self._name_of[rule_id] = name
         self._entries: dict[str, RuleInfo] = {}
 
     def __getitem__(self, rule_id: str) -> RuleInfo:
@@ -159,7 +161,7 @@ class Catalog(Mapping[str, RuleInfo]):
             except _toml.TOMLDecodeError as exc:
                 raise CatalogError(f"{source}: {exc}") from None
             info = _rule_from(data, source, self.folder)
-            if (info.id, info.name) != _ENTRY_NAME.fullmatch(source).groups():  # type: ignore[union-attr]
+            if (info.id, info.name) != (rule_id, self._name_of[rule_id]):
                 raise CatalogError(f"{source}: the file name does not match id {info.id} "
                                    f"and name {info.name}")
             self._entries[rule_id] = info
@@ -176,7 +178,7 @@ class Catalog(Mapping[str, RuleInfo]):
 
     def name_of(self, rule_id: str) -> str:
         """A rule's name, without reading its entry."""
-        return _ENTRY_NAME.fullmatch(self.files[rule_id]).group(2)  # type: ignore[union-attr]
+        return self._name_of[rule_id]
 
 
 @cache
@@ -200,4 +202,3 @@ def load_table(name: str) -> dict:
     """A knowledge table ``rules/knowledge/<name>.toml``."""
     path = rules_dir() / "knowledge" / f"{name}.toml"
     return _toml.loads(path.read_text(encoding="utf-8"))
-
